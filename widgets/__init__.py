@@ -1,0 +1,1 @@
+"""ttfs-lab widgets."""
