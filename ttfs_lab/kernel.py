@@ -1,0 +1,73 @@
+"""The post-synaptic potential kernel and the membrane potential it builds.
+
+    kappa(s) = tau_s / (tau_m - tau_s) * (exp(-s/tau_m) - exp(-s/tau_s))    (tau_m != tau_s)
+    kappa(s) = (s / tau) * exp(-s / tau)                                   (tau_m = tau_s = tau)
+
+and kappa(s) = 0 for s <= 0 (an input has no effect before it arrives). With tau_m = tau_s
+the kernel peaks at s = tau with value 1/e.
+"""
+from __future__ import annotations
+
+import torch
+
+from .params import NeuronParams
+
+
+def kernel(s: torch.Tensor, params: NeuronParams = NeuronParams()) -> torch.Tensor:
+    """kappa(s), elementwise; zero for s <= 0 and for s = +inf."""
+    s = torch.as_tensor(s)
+    if not s.is_floating_point():
+        s = s.to(torch.get_default_dtype())
+    causal = (s > 0) & torch.isfinite(s)
+    s = torch.where(causal, s, torch.zeros_like(s))  # keeps inf out of exp(), so no NaN
+    if params.regime == "equal":
+        value = (s / params.tau_m) * torch.exp(-s / params.tau_m)
+    else:
+        value = params.tau_s / (params.tau_m - params.tau_s) * (
+            torch.exp(-s / params.tau_m) - torch.exp(-s / params.tau_s)
+        )
+    return torch.where(causal, value, torch.zeros_like(value))
+
+
+def kernel_derivative(s: torch.Tensor, params: NeuronParams = NeuronParams()) -> torch.Tensor:
+    """d kappa / ds, elementwise; zero for s <= 0 and for s = +inf."""
+    causal = (s > 0) & torch.isfinite(s)
+    s = torch.where(causal, s, torch.zeros_like(s))
+    if params.regime == "equal":
+        tau = params.tau_m
+        value = (1.0 - s / tau) * torch.exp(-s / tau) / tau
+    else:
+        value = (torch.exp(-s / params.tau_s) - params.tau_s / params.tau_m * torch.exp(-s / params.tau_m)) / (
+            params.tau_m - params.tau_s
+        )
+    return torch.where(causal, value, torch.zeros_like(value))
+
+
+def membrane_potential(
+    t: torch.Tensor,
+    input_times: torch.Tensor,
+    weights: torch.Tensor,
+    params: NeuronParams = NeuronParams(),
+) -> torch.Tensor:
+    """Membrane potential of every neuron on a time grid.
+
+    u(t) = e_leak + sum_i w_i * kappa(t - t_i) / g_leak
+
+    The potential is drawn as if the neuron never fired (it has no reset here): views
+    cut it at the spike time if they wish.
+
+    Args:
+        t: 1-D time grid [T].
+        input_times: [B, N] input spike times (+inf = no spike).
+        weights: [N, M].
+    Returns:
+        [B, T, M] potentials.
+    """
+    t = torch.as_tensor(t, dtype=weights.dtype)
+    if t.dim() != 1:
+        raise ValueError(f"t must be a 1-D time grid, got shape {tuple(t.shape)}")
+    from .validation import check_layer_inputs
+
+    input_times, weights = check_layer_inputs(input_times, weights)
+    psp = kernel(t[None, :, None] - input_times[:, None, :], params)  # [B, T, N]
+    return params.e_leak + psp @ weights / params.g_leak

@@ -1,0 +1,74 @@
+"""Neuron parameters: a small, immutable, validated record.
+
+Units follow the paper's software runs: time in units of the synaptic time constant
+tau_s, potentials relative to the leak potential. The threshold enters every formula
+only through
+
+    c = g_leak * (threshold - e_leak),
+
+the amount of summed, kernel-weighted input a neuron needs in order to spike.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# Two time constants closer than this (relatively) are treated as equal; the
+# general kernel formula divides by (tau_m - tau_s) and loses all precision there.
+_SAME_TAU_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Parameters of a current-based leaky integrate-and-fire neuron.
+
+    Membrane potential u(t) for input spikes at t_i with weights w_i::
+
+        g_leak * (u(t) - e_leak) = sum_{i: t_i < t} w_i * kappa(t - t_i)
+
+    The neuron fires at the first T with u(T) = threshold.
+
+    Attributes:
+        tau_m: membrane time constant (> 0).
+        tau_s: synaptic time constant (> 0).
+        g_leak: leak conductance (> 0).
+        e_leak: leak (resting) potential.
+        threshold: firing threshold, must lie above ``e_leak``.
+    """
+
+    tau_m: float = 1.0
+    tau_s: float = 1.0
+    g_leak: float = 1.0
+    e_leak: float = 0.0
+    threshold: float = 1.0
+
+    def __post_init__(self):
+        for name in ("tau_m", "tau_s", "g_leak", "e_leak", "threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"NeuronParams.{name} must be a real number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"NeuronParams.{name} must be finite, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        for name in ("tau_m", "tau_s", "g_leak"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"NeuronParams.{name} must be positive, got {getattr(self, name)!r}")
+        if self.threshold <= self.e_leak:
+            raise ValueError(
+                f"NeuronParams.threshold must lie above e_leak={self.e_leak!r}, got {self.threshold!r}"
+            )
+
+    @property
+    def c(self) -> float:
+        """Threshold in units of summed input: g_leak * (threshold - e_leak)."""
+        return self.g_leak * (self.threshold - self.e_leak)
+
+    @property
+    def regime(self) -> str:
+        """Which spike-time solver applies: "equal" (tau_m = tau_s, Lambert W),
+        "double" (tau_m = 2 tau_s, quadratic) or "general" (root finding)."""
+        if math.isclose(self.tau_m, self.tau_s, rel_tol=_SAME_TAU_RTOL):
+            return "equal"
+        if math.isclose(self.tau_m, 2.0 * self.tau_s, rel_tol=_SAME_TAU_RTOL):
+            return "double"
+        return "general"

@@ -1,0 +1,159 @@
+"""First-spike times of a layer of LIF neurons, with exact gradients.
+
+Forward (per sample and neuron, all vectorised):
+  1. sort the inputs by time and shift them so the first input is at 0;
+  2. build prefix sums P_k, Q_k over the sorted inputs (ttfs_lab.prefix_sums): the summed
+     input of the causal set {first k inputs} on [t_(k), t_(k+1));
+  3. the spike lies in the first interval where that function reaches c. It has at most one
+     stationary point t*, so its maximum on the interval is at clamp(t*, t_(k), t_(k+1)) or at
+     the right end: two evaluations per interval, no solving;
+  4. solve only in that interval (ttfs_lab.solvers).
+Cost O(B * N * M) time and memory, processed in batch chunks to bound memory.
+
+Backward (SPEC §1, implicit function theorem at f(T) = c):
+
+    dT/dw_i = -kappa(T - t_i) / u'(T),     dT/dt_i = w_i kappa'(T - t_i) / u'(T),
+    u'(T) = sum_C w_j kappa'(T - t_j),
+
+non-zero only for inputs before T; a silent neuron (T = +inf) passes no gradient.
+"""
+from __future__ import annotations
+
+import torch
+
+from .kernel import kernel, kernel_derivative
+from .params import NeuronParams
+from .prefix_sums import basis, max_exponent, stationary_point, summed_input, summed_input_slope
+from .solvers import solve_bracketed, solve_double, solve_equal
+from .validation import check_layer_inputs
+
+# Elements of a [chunk, N, M] intermediate; bounds memory at a few tens of MB per tensor.
+_CHUNK_ELEMENTS = 1 << 21
+# At a tangential threshold crossing u'(T) -> 0 and dT/dw -> infinity. We cap the gradient
+# by flooring u'(T) at this fraction of c (per unit time); such crossings are knife-edge.
+_MIN_SLOPE = 1e-6
+
+
+def first_spike_times(input_times, weights, params: NeuronParams = NeuronParams()) -> torch.Tensor:
+    """First spike time of every neuron, differentiable with respect to both arguments.
+
+    Args:
+        input_times: [B, N] input spike times in units of tau_s; +inf means no spike.
+        weights: [N, M] synaptic weights (any sign).
+        params: neuron parameters; tau_m/tau_s selects the solver (Lambert W for equal time
+            constants, a closed form for tau_m = 2 tau_s, root finding otherwise).
+    Returns:
+        [B, M] spike times; +inf where a neuron stays silent.
+    """
+    if not isinstance(params, NeuronParams):
+        raise ValueError(f"params must be a NeuronParams, got {type(params).__name__}")
+    input_times, weights = check_layer_inputs(input_times, weights)
+    return _SpikeTimes.apply(input_times, weights, params)
+
+
+class _SpikeTimes(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input_times, weights, params):
+        times, slope = spike_times_and_slopes(input_times, weights, params)
+        ctx.params = params
+        ctx.save_for_backward(input_times, weights, times, slope)
+        return times
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_times):
+        input_times, weights, times, slope = ctx.saved_tensors
+        params = ctx.params
+        spiking = torch.isfinite(times)
+        # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
+        slope = torch.clamp(slope, min=_MIN_SLOPE * params.c)
+        h = torch.where(spiking, grad_times / slope, torch.zeros_like(slope))
+        grad_w = torch.zeros_like(weights) if ctx.needs_input_grad[1] else None
+        grad_t = torch.zeros_like(input_times) if ctx.needs_input_grad[0] else None
+        for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
+            lag = times[rows, None, :] - input_times[rows, :, None]  # [b, N, M]; <= 0 or nan: not causal
+            if grad_w is not None:
+                grad_w -= torch.einsum("bnm,bm->nm", kernel(lag, params), h[rows])
+            if grad_t is not None:
+                grad_t[rows] = torch.einsum("bnm,nm,bm->bn", kernel_derivative(lag, params), weights, h[rows])
+        return grad_t, grad_w, None
+
+
+def spike_times_and_slopes(input_times, weights, params: NeuronParams):
+    """Spike times [B, M] and the slope u'(T) of the summed input there (no autograd)."""
+    n_batch, n_in = input_times.shape
+    times = torch.full((n_batch, weights.shape[1]), float("inf"), dtype=weights.dtype)
+    slopes = torch.zeros_like(times)
+    with torch.no_grad():
+        for rows in _batch_chunks(n_batch, n_in, weights.shape[1]):
+            times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params)
+    return times, slopes
+
+
+def _batch_chunks(n_batch, n_in, n_out):
+    step = max(1, _CHUNK_ELEMENTS // max(1, n_in * n_out))
+    return [slice(i, min(i + step, n_batch)) for i in range(0, n_batch, step)]
+
+
+def _solve_chunk(input_times, weights, params):
+    c = params.c
+    sorted_times, order = torch.sort(input_times, dim=1)
+    finite = torch.isfinite(sorted_times)
+    origin = torch.where(finite[:, :1], sorted_times[:, :1], torch.zeros_like(sorted_times[:, :1]))
+    rel = sorted_times - origin  # +inf stays +inf
+    _check_span(rel, finite, params)
+
+    p_terms, q_terms = basis(rel, params)
+    w_sorted = weights[order]  # [B, N, M]: row k holds the weights of the k-th input to arrive
+    p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=1)
+    q = torch.cumsum(w_sorted * q_terms[:, :, None], dim=1)
+
+    lo = rel[:, :, None]
+    hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)[:, :, None]
+    t_star, has_star = stationary_point(p, q, params)
+    candidate = torch.where(has_star, torch.minimum(torch.maximum(t_star, lo), hi), lo)
+    peak = summed_input(p, q, candidate, params)
+    if params.regime == "equal":
+        # P > 0: t* is the maximum. P <= 0: f < 0 after t* and falls before it, so the
+        # interval's maximum is f(t_(k)) < c. Either way one evaluation decides.
+        reaches = has_star & (peak >= c)
+    else:
+        reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c
+    crosses = reaches & finite[:, :, None]
+
+    fires = crosses.any(dim=1)  # [B, M]
+    k = crosses.to(torch.uint8).argmax(dim=1, keepdim=True)  # first interval that fires
+    pick = lambda x: x.expand_as(p).gather(1, k).squeeze(1)  # noqa: E731
+    p_k, q_k, lo_k, hi_k = pick(p), pick(q), pick(lo), pick(hi)
+    # Make silent entries harmless for the solvers; they are replaced by +inf below.
+    one = torch.ones_like(p_k)
+    p_k, q_k = torch.where(fires, p_k, one), torch.where(fires, q_k, one)
+
+    if params.regime == "equal":
+        t = solve_equal(p_k, q_k, c, params)
+    elif params.regime == "double":
+        t = solve_double(p_k, q_k, c, params)
+    else:
+        cand_k, peak_k = pick(candidate), pick(peak)
+        # Bracket with f(lo) < c <= f(hi): the peak ends it if it reaches c; otherwise the
+        # candidate was a minimum and starts it.
+        lo_b = torch.where(peak_k >= c, lo_k, cand_k)
+        hi_b = torch.where(peak_k >= c, cand_k, hi_k)
+        lo_b, hi_b = torch.where(fires, lo_b, one * 0), torch.where(fires, hi_b, one)
+        t = solve_bracketed(p_k, q_k, c, lo_b, hi_b, params)
+    # Round-off can move the root a hair outside its interval; the interval is exact.
+    t = torch.minimum(torch.maximum(t, lo_k), hi_k)
+    slope = summed_input_slope(p_k, q_k, t, params)
+    inf = torch.full_like(t, float("inf"))
+    return torch.where(fires, t + origin, inf), torch.where(fires, slope, torch.zeros_like(slope))
+
+
+def _check_span(rel, finite, params):
+    span = torch.where(finite, rel, torch.zeros_like(rel)).max() if rel.numel() else 0.0
+    limit = max_exponent(rel.dtype) * min(params.tau_m, params.tau_s)
+    if float(span) > limit:
+        raise ValueError(
+            f"input spike times of one sample span {float(span):.4g} time units; "
+            f"{rel.dtype} supports at most {limit:.4g} (exponentials would overflow). "
+            "Use float64 or shorter input windows."
+        )
