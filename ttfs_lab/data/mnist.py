@@ -18,10 +18,12 @@ Preprocessing (as torchvision's CenterCrop(24), Resize(16), ToTensor in the
 authors' code): crop the centre 24×24, resize to size×size with PIL's
 bilinear filter — a triangle filter widened by the scale factor, i.e.
 antialiased — rounding to 8 bits after the horizontal and after the
-vertical pass, then divide by 255. The result matches PIL bit for bit (and
-torch.nn.functional.interpolate(uint8, mode="bilinear", antialias=True)).
+vertical pass, then divide by 255. The result matches PIL bit for bit (checked
+on all 70,000 MNIST images and on random images at several sizes); torch's
+uint8 antialiased bilinear interpolate agrees at 16×16 but not at every size.
 """
 import gzip
+import math
 import os
 import pickle
 from functools import lru_cache
@@ -62,7 +64,7 @@ def read_idx(path, ndim):
     if len(raw) < header:
         raise ValueError(f"{path}: truncated header")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)
     if len(raw) != expected:
         raise ValueError(f"{path}: {len(raw)} bytes, expected {expected} for shape {shape} (truncated or corrupted)")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
