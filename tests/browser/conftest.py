@@ -1,0 +1,152 @@
+"""Fixtures for real-browser tests: a Voilà server on apps/ and Debian's headless Chromium.
+
+Playwright drives /usr/bin/chromium (apt package `chromium`); Playwright's own browser
+download is never used (this project runs offline). Without that binary these tests skip.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox refuses to start
+    "--disable-gpu",
+    "--disable-background-networking",  # no update/safe-browsing traffic to foreign hosts
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+SERVER_START_TIMEOUT = 120  # s; a cold start on a loaded 2-core machine takes ~10 s
+PAGE_RENDER_TIMEOUT = 120_000  # ms; the kernel imports torch before the first widget shows
+
+
+def voila_command(port):
+    """The same server `make serve` starts: apps/voila.json plus the offline template."""
+    voila = Path(sys.executable).with_name("voila")
+    return [str(voila), "--Voila.config_file_paths=apps", "apps", "--no-browser",
+            f"--port={port}", "--Voila.ip=127.0.0.1"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifacts():
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "timings.txt").write_text("")  # page-load times of this session only
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def voila_url(artifacts):
+    """Base URL of a Voilà server on a free port; the server is killed after the session."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+    port = free_port()
+    env = dict(os.environ, JUPYTER_PATH=str(ROOT / "apps" / "jupyter"))
+    log = open(artifacts / "voila.log", "w")
+    # Own process group, so teardown also ends the kernels Voilà started.
+    proc = subprocess.Popen(voila_command(port), cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"voila exited with {proc.returncode}; see {log.name}")
+            try:
+                with urllib.request.urlopen(url + "/", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"voila did not answer on {url} within {SERVER_START_TIMEOUT} s")
+            time.sleep(0.25)
+        yield url
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=15)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def browser(voila_url):
+    # Imported here so that collecting the unit tests never needs playwright.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class PageRecorder:
+    """Everything a page did that a test may want to assert on afterwards."""
+
+    def __init__(self, page):
+        self.page = page
+        self.console_errors = []
+        self.requests = []
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+        page.on("request", lambda req: self.requests.append(req.url))
+        page.on("websocket", lambda ws: self.requests.append(ws.url))
+
+    def _on_console(self, msg):
+        if msg.type == "error":
+            self.console_errors.append(f"console.error: {msg.text} ({msg.location.get('url')})")
+
+    def foreign_requests(self):
+        """Requests to any host but this machine (data:/blob: URLs never leave the page)."""
+        from urllib.parse import urlsplit
+
+        out = []
+        for u in self.requests:
+            parts = urlsplit(u)
+            if parts.scheme in ("data", "blob", "about"):
+                continue
+            if parts.hostname not in LOCAL_HOSTS:
+                out.append(u)
+        return out
+
+
+@pytest.fixture(scope="module")
+def open_page(browser):
+    """Factory: open a URL in a fresh page (one kernel each) and keep its recorder."""
+    contexts = []
+
+    def _open(url, wait_for, viewport=(1100, 900)):
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        contexts.append(context)
+        page = context.new_page()
+        recorder = PageRecorder(page)
+        t0 = time.perf_counter()
+        page.goto(url)
+        page.wait_for_selector(wait_for, timeout=PAGE_RENDER_TIMEOUT)
+        recorder.load_seconds = time.perf_counter() - t0
+        return recorder
+
+    yield _open
+    for c in contexts:
+        c.close()
