@@ -42,6 +42,9 @@ def which_class(x, y, r_small=R_SMALL, r_big=R_BIG):
         1  if d_r <= r_small or r_small < d_l <= r_big/2
               or (y > r_big and d_r > r_big/2)
         0  otherwise
+
+    (The original code names the label-1 test `is_yin`, yet lists the classes
+    as ['yin', 'yang', 'dot']; we keep the list's names: 0 yin, 1 yang.)
     """
     # np.sqrt on numpy scalars, as in the original, so the rounding is identical.
     d_right = np.sqrt((x - 1.5 * r_big) ** 2 + (y - r_big) ** 2)
