@@ -1,0 +1,188 @@
+"""Training: learning happens, runs are reproducible, checkpoints resume bit for bit."""
+import threading
+
+import pytest
+import torch
+
+from ttfs_lab import checkpoint
+from ttfs_lab.data import encode, yin_yang
+from ttfs_lab.train import Trainer, TrainConfig, preset
+from ttfs_lab.train.bumping import bump_silent_neurons, layer_needing_bump
+
+INF = float("inf")
+
+
+def small_data(n_train=300, n_eval=200):
+    def split(name, size):
+        x, y = yin_yang(name, size=size)
+        return torch.as_tensor(encode(x)), torch.as_tensor(y)
+
+    return {"train": split("train", n_train), "validation": split("validation", n_eval), "test": split("test", n_eval)}
+
+
+def weights_of(trainer):
+    return [w.clone() for w in trainer.network.weights()]
+
+
+def test_layer_needing_bump_uses_the_tolerances_in_order():
+    hidden = torch.tensor([[1.0, INF, INF], [1.0, 1.0, INF]])  # 50 % silent
+    output = torch.tensor([[1.0, INF], [1.0, 1.0]])  # 25 % silent
+    assert layer_needing_bump([hidden, output], [0.3, 0.0]) == 0
+    assert layer_needing_bump([hidden, output], [0.6, 0.0]) == 1
+    assert layer_needing_bump([hidden, output], [0.6, 0.3]) is None
+
+
+def test_bump_raises_only_silent_neurons():
+    weight = torch.zeros(3, 3)
+    times = torch.tensor([[1.0, INF, 2.0], [1.0, 1.0, INF]])
+    assert bump_silent_neurons(weight, times, 0.5) == 2
+    assert torch.equal(weight[:, 0], torch.zeros(3))
+    assert torch.equal(weight[:, 1:], torch.full((3, 2), 0.5))
+
+
+def test_bump_doubles_while_the_same_layer_needs_it():
+    config = TrainConfig(epochs=1, batch_size=50, hidden=(4,), max_silent_hidden=0.0, bump=0.001)
+    trainer = Trainer(config, data=small_data(100, 50), progress=False)
+    with torch.no_grad():  # a network that never spikes needs bumps every batch
+        for layer in trainer.network.layers:
+            layer.weight.fill_(-1.0)
+    events = []
+    trainer.callbacks.append(events.append)
+    trainer.train_batch()
+    trainer.train_batch()
+    assert [e.bumped for e in events if e.kind == "batch"] == [True, True]
+    assert trainer._bump_value == pytest.approx(0.002)
+    # hidden bumped twice: 0.001 + 0.002
+    torch.testing.assert_close(trainer.network.layers[0].weight, torch.full((5, 4), -1.0 + 0.003, dtype=torch.float64))
+
+
+def test_same_seed_same_run_and_events_are_emitted():
+    config = TrainConfig(epochs=2, batch_size=100, input_noise=0.1)
+    data = small_data()
+    events = []
+    a = Trainer(config, data=data, callbacks=[events.append], progress=False)
+    a.run()
+    b = Trainer(config, data=data, progress=False)
+    b.run()
+    for wa, wb in zip(weights_of(a), weights_of(b)):
+        assert torch.equal(wa, wb)
+    assert [e.kind for e in events].count("epoch") == 2
+    assert [e.kind for e in events].count("batch") == 2 * 3
+    assert events[-1].network is a.network
+    assert len(a.history["validation_accuracy"]) == 2
+
+
+@pytest.mark.parametrize("stop_after_batches", [3, 4])  # at an epoch boundary and inside an epoch
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, stop_after_batches):
+    config = TrainConfig(epochs=3, batch_size=100, input_noise=0.2, seed=3)
+    data = small_data()
+    straight = Trainer(config, data=data, progress=False)
+    straight.run()
+
+    first = Trainer(config, data=data, progress=False)
+    for _ in range(stop_after_batches):
+        first.train_batch()
+    first.save(tmp_path / "ckpt.pt")
+    resumed = Trainer.load(tmp_path / "ckpt.pt", data=data, progress=False)
+    resumed.run()
+
+    assert resumed.epoch == straight.epoch == 3
+    for wa, wb in zip(weights_of(straight), weights_of(resumed)):
+        assert torch.equal(wa, wb)
+    assert resumed.history == straight.history or _same_history_but_timing(resumed.history, straight.history)
+
+
+def _same_history_but_timing(a, b):
+    return all(a[k] == b[k] for k in a if k != "seconds_per_epoch")
+
+
+def test_pause_and_stop_from_another_thread():
+    config = TrainConfig(epochs=50, batch_size=100)
+    trainer = Trainer(config, data=small_data(), progress=False)
+    started = threading.Event()
+
+    def on_event(event):
+        if event.kind == "batch" and event.step == 2:
+            trainer.pause()
+            started.set()
+
+    trainer.callbacks.append(on_event)
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    assert started.wait(60)
+    steps_when_paused = trainer.step_count
+    thread.join(0.5)
+    assert thread.is_alive() and trainer.paused and trainer.step_count == steps_when_paused
+    trainer.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert trainer.epoch < 50
+
+
+def test_corrupted_checkpoint_is_refused_and_old_one_kept(tmp_path):
+    config = TrainConfig(epochs=1, batch_size=100)
+    trainer = Trainer(config, data=small_data(), progress=False)
+    path = tmp_path / "ckpt.pt"
+    trainer.save(path)
+    good = path.read_bytes()
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good[: len(good) // 2])
+    with pytest.raises(checkpoint.CheckpointError, match="not a readable"):
+        checkpoint.load(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(checkpoint.CheckpointError, match="not a ttfs-lab checkpoint"):
+        checkpoint.load(foreign)
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"format": "ttfs-lab-checkpoint", "evil": threading.Lock}, pickled)
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.load(pickled)
+
+    # A save that fails half way leaves the previous checkpoint intact.
+    class Boom(Exception):
+        pass
+
+    original = torch.save
+
+    def failing_save(obj, f, *a, **k):
+        f.write(b"partial")
+        raise Boom()
+
+    torch.save = failing_save
+    try:
+        with pytest.raises(Boom):
+            trainer.save(path)
+    finally:
+        torch.save = original
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_network_checkpoint_round_trip(tmp_path):
+    trainer = Trainer(TrainConfig(epochs=1), data=small_data(), progress=False)
+    checkpoint.save(tmp_path / "net.pt", trainer.network)
+    network, state = checkpoint.load(tmp_path / "net.pt")
+    assert state is None
+    x = small_data()["test"][0]
+    assert torch.equal(network(x), trainer.network(x))
+    with pytest.raises(checkpoint.CheckpointError, match="no training state"):
+        Trainer.load(tmp_path / "net.pt", data=small_data())
+
+
+def test_bad_config_values_are_named():
+    with pytest.raises(ValueError, match="dataset"):
+        TrainConfig(dataset="cifar")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("fastest")
+
+
+def test_short_yin_yang_run_learns():
+    """Paper protocol, full Yin-Yang data, 20 epochs: well above chance (1/3)."""
+    trainer = Trainer(TrainConfig(epochs=20, seed=0), progress=False)
+    trainer.run()
+    _, test_accuracy = trainer.evaluate("test")
+    print(f"20 epochs: test accuracy {test_accuracy:.4f}")
+    assert test_accuracy >= 0.85

@@ -1,0 +1,105 @@
+"""Checkpoints: a network, its parameters and (optionally) the training state, in one file.
+
+Format (version 1): a ``torch.save`` of a plain dict holding only tensors, numbers, strings,
+lists and dicts, so that it loads with ``torch.load(weights_only=True)`` -- no arbitrary
+Python objects are unpickled:
+
+    {"format": "ttfs-lab-checkpoint", "version": 1,
+     "network": {"sizes": [...], "params": {tau_m, tau_s, g_leak, e_leak, threshold},
+                 "bias_time": float, "dtype": "float64", "weights": [Tensor, ...]},
+     "training": None | {...}}          # see ttfs_lab.train.Trainer.state_dict
+
+Saves are atomic: written to a temporary file in the same folder, then renamed over the
+target, so a crash never leaves a half-written checkpoint and never destroys the old one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .network import TTFSNetwork
+from .params import NeuronParams
+
+FORMAT = "ttfs-lab-checkpoint"
+VERSION = 1
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+class CheckpointError(ValueError):
+    """The file is not a readable ttfs-lab checkpoint."""
+
+
+def _first_sentence(error: Exception) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return text.split(". ")[0][:160]
+
+
+def network_to_dict(network: TTFSNetwork) -> dict:
+    return {
+        "sizes": list(network.sizes),
+        "params": dataclasses.asdict(network.params),
+        "bias_time": network.bias_time,
+        "dtype": str(network.dtype).removeprefix("torch."),
+        "weights": network.weights(),
+    }
+
+
+def network_from_dict(d: dict) -> TTFSNetwork:
+    dtype = _DTYPES[d["dtype"]]
+    net = TTFSNetwork.from_weights(d["weights"], params=NeuronParams(**d["params"]), bias_time=d["bias_time"], dtype=dtype)
+    if list(net.sizes) != list(d["sizes"]):
+        raise CheckpointError(f"weights give sizes {net.sizes} but the checkpoint says {d['sizes']}")
+    return net
+
+
+def save(path, network: TTFSNetwork, training: dict | None = None) -> Path:
+    """Write a checkpoint atomically; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, "network": network_to_dict(network), "training": training}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_dict(path) -> dict:
+    """The raw checkpoint dict, validated; raises CheckpointError with the reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for truncated/foreign files
+        raise CheckpointError(
+            f"{path} is not a readable ttfs-lab checkpoint (corrupted, truncated or another format): "
+            f"{type(error).__name__}: {_first_sentence(error)}"
+        ) from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ttfs-lab checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this ttfs-lab reads {VERSION}")
+    try:
+        network_from_dict(payload["network"])
+    except CheckpointError:
+        raise
+    except Exception as error:
+        raise CheckpointError(f"{path} holds an invalid network: {error}") from error
+    return payload
+
+
+def load(path) -> tuple[TTFSNetwork, dict | None]:
+    """(network, training state or None) from a checkpoint file."""
+    payload = load_dict(path)
+    return network_from_dict(payload["network"]), payload["training"]

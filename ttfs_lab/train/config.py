@@ -1,0 +1,106 @@
+"""Training configuration: one frozen record, plus named presets."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..loss import LossParams
+from ..params import NeuronParams
+
+DATASETS = ("yin_yang", "mnist")
+DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (the paper's Yin-Yang protocol by default).
+
+    Silent neurons: when in a batch more than ``max_silent_hidden`` of the (sample, neuron)
+    pairs of a hidden layer (``max_silent_output`` of the output layer) are silent, the
+    incoming weights of that layer's silent neurons are raised by ``bump`` ("weight
+    bumping"), doubling while the same layer keeps needing it. With ``skip_step_on_bump``
+    (the paper) that batch makes no gradient step.
+    """
+
+    dataset: str = "yin_yang"
+    hidden: tuple[int, ...] = (120,)
+    epochs: int = 300
+    batch_size: int = 150
+    lr: float = 0.005
+    lr_step: int = 20
+    lr_gamma: float = 0.95
+    seed: int = 0
+    dtype: str = "float64"
+    input_noise: float = 0.0
+    neuron: NeuronParams = field(default_factory=NeuronParams)
+    bias_time: float = 0.9
+    loss: LossParams = field(default_factory=LossParams)
+    max_silent_hidden: float = 0.3
+    max_silent_output: float = 0.0
+    bump: float = 0.0005
+    skip_step_on_bump: bool = True
+
+    def __post_init__(self):
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {DATASETS}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; choose one of {DTYPES}")
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        for name in ("epochs", "batch_size", "lr_step"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
+        for name in ("lr", "lr_gamma"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not self.input_noise >= 0:
+            raise ValueError(f"input_noise must be >= 0, got {self.input_noise!r}")
+
+    @property
+    def n_inputs(self) -> int:
+        return 4 if self.dataset == "yin_yang" else 256
+
+    @property
+    def n_classes(self) -> int:
+        return 3 if self.dataset == "yin_yang" else 10
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.n_inputs, *self.hidden, self.n_classes)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON- and weights_only-safe)."""
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        if "neuron" in d:
+            d["neuron"] = NeuronParams(**d["neuron"])
+        if "loss" in d:
+            d["loss"] = LossParams(**d["loss"])
+        return cls(**d)
+
+
+PRESETS = {
+    # SPEC §2: the paper's Yin-Yang protocol.
+    "paper": TrainConfig(),
+    # 16x16 MNIST, 256-246-10 as on BrainScaleS-2.
+    "mnist": TrainConfig(dataset="mnist", hidden=(246,), epochs=50, batch_size=150),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """A named configuration with some fields changed."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)

@@ -1,0 +1,275 @@
+"""The training loop: Adam on exact spike-time gradients, with weight bumping.
+
+Events let a dashboard follow training without the trainer knowing about widgets: every
+callback gets a ``TrainingEvent`` after each batch and each epoch. ``pause()``, ``resume()``
+and ``stop()`` may be called from any thread; they take effect between batches.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .. import checkpoint
+from ..data import load as load_dataset
+from ..loss import accuracy, spike_time_loss
+from ..network import TTFSNetwork
+from .bumping import bump_silent_neurons, layer_needing_bump
+from .config import TrainConfig
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclass
+class TrainingEvent:
+    """What a callback receives. ``kind`` is "batch" or "epoch"."""
+
+    kind: str
+    epoch: int  # epochs completed so far ("epoch" events: including this one)
+    step: int  # batches processed so far
+    loss: float  # batch loss, or mean training loss of the epoch (nan if every batch bumped)
+    accuracy: float  # batch accuracy, or validation accuracy for "epoch"
+    bumped: bool  # batch events: this batch bumped weights instead of a gradient step
+    network: TTFSNetwork
+    history: dict = field(repr=False, default_factory=dict)
+
+
+def load_splits(dataset: str, dtype: torch.dtype) -> dict:
+    """{split: (input times [n, N], labels [n])} as tensors."""
+    splits = {}
+    for split in ("train", "validation", "test"):
+        times, labels = load_dataset(dataset, split)
+        splits[split] = (torch.as_tensor(times, dtype=dtype), torch.as_tensor(labels, dtype=torch.long))
+    return splits
+
+
+class Trainer:
+    """Trains a TTFSNetwork by the protocol in a TrainConfig.
+
+    >>> trainer = Trainer(TrainConfig(epochs=1), progress=False)   # doctest: +SKIP
+    >>> history = trainer.run()                                      # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig = TrainConfig(),
+        network: TTFSNetwork | None = None,
+        data: dict | None = None,
+        callbacks: tuple[Callable[[TrainingEvent], None], ...] = (),
+        progress: bool = True,
+    ):
+        self.config = config
+        dtype = _DTYPES[config.dtype]
+        self.network = network if network is not None else TTFSNetwork(
+            config.sizes, params=config.neuron, bias_time=config.bias_time, dtype=dtype, seed=config.seed
+        )
+        if tuple(self.network.sizes) != config.sizes:
+            raise ValueError(f"network sizes {self.network.sizes} do not match the config's {config.sizes}")
+        self.data = data if data is not None else load_splits(config.dataset, dtype)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+        # One generator for everything random in training (shuffling, input noise) makes runs
+        # reproducible and resumable from a checkpoint.
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.epoch = 0
+        self.step_count = 0
+        self.history = {key: [] for key in (
+            "train_loss", "train_accuracy", "validation_loss", "validation_accuracy",
+            "bumped_fraction", "seconds_per_epoch",
+        )}
+        self._bump_value = config.bump
+        self._last_bumped_layer = None
+        self._order = None  # permutation of the current epoch
+        self._batch_index = 0
+        self._epoch_stats = _EpochStats()
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._stop = threading.Event()
+
+    # ---------------------------------------------------------------- control
+    def pause(self):
+        self._unpaused.clear()
+
+    def resume(self):
+        self._unpaused.set()
+
+    def stop(self):
+        """Ends run() after the current batch (also when paused)."""
+        self._stop.set()
+        self._unpaused.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    # ---------------------------------------------------------------- training
+    def run(self, epochs: int | None = None) -> dict:
+        """Train until ``epochs`` epochs (default: config.epochs) are complete in total, or
+        until stop(). Returns the history."""
+        target = self.config.epochs if epochs is None else int(epochs)
+        self._stop.clear()
+        with tqdm(total=target, initial=min(self.epoch, target), desc="epochs", disable=not self.progress) as bar:
+            while self.epoch < target and not self._stop.is_set():
+                self._unpaused.wait()
+                if self._stop.is_set():
+                    break
+                epoch_before = self.epoch
+                self.train_batch()
+                if self.epoch > epoch_before:
+                    bar.update(1)
+                    bar.set_postfix(val_acc=f"{self.history['validation_accuracy'][-1]:.4f}")
+        return self.history
+
+    def train_batch(self) -> TrainingEvent:
+        """One mini-batch: a gradient step or a weight bump. Finishes the epoch when due."""
+        x_all, y_all = self.data["train"]
+        if self._order is None:
+            self._order = torch.randperm(len(y_all), generator=self.generator)
+            self._batch_index = 0
+            self._epoch_stats = _EpochStats()
+        size = self.config.batch_size
+        rows = self._order[self._batch_index * size:(self._batch_index + 1) * size]
+        x, y = x_all[rows], y_all[rows]
+        if self.config.input_noise > 0:
+            noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype) * self.config.input_noise
+            x = (x + noise).abs()  # reflect at 0 as the paper's code does: times stay >= 0
+        loss, acc, bumped = self._learn(x, y)
+        self._batch_index += 1
+        self.step_count += 1
+        self._epoch_stats.add(loss, acc, bumped, len(y))
+        event = TrainingEvent("batch", self.epoch, self.step_count, loss, acc, bumped, self.network, self.history)
+        self._emit(event)
+        if self._batch_index * size >= len(y_all):
+            self._finish_epoch()
+        return event
+
+    def _learn(self, x, y):
+        layer_times = self.network.spike_times(x)[1:]
+        output = layer_times[-1]
+        tolerances = [self.config.max_silent_hidden] * (len(layer_times) - 1) + [self.config.max_silent_output]
+        layer = layer_needing_bump([t.detach() for t in layer_times], tolerances)
+        if layer is not None:
+            self._bump_value = self._bump_value * 2 if layer == self._last_bumped_layer else self.config.bump
+            bump_silent_neurons(self.network.layers[layer].weight, layer_times[layer].detach(), self._bump_value)
+        self._last_bumped_layer = layer
+        loss = spike_time_loss(output, y, self.config.loss)
+        if layer is None or not self.config.skip_step_on_bump:
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        return loss.item(), accuracy(output.detach(), y), layer is not None
+
+    def _finish_epoch(self):
+        with warnings.catch_warnings():
+            # An epoch made only of weight bumps has no optimizer step; the schedule still
+            # advances per epoch, as in the paper.
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            self.scheduler.step()
+        self._order = None
+        self.epoch += 1
+        stats = self._epoch_stats
+        val_loss, val_acc = self.evaluate("validation")
+        h = self.history
+        h["train_loss"].append(stats.mean_loss())
+        h["train_accuracy"].append(stats.correct / stats.samples)
+        h["validation_loss"].append(val_loss)
+        h["validation_accuracy"].append(val_acc)
+        h["bumped_fraction"].append(stats.bumped / stats.batches)
+        h["seconds_per_epoch"].append(time.perf_counter() - stats.started)
+        self._emit(TrainingEvent("epoch", self.epoch, self.step_count, h["train_loss"][-1], val_acc, False, self.network, h))
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test") -> tuple[float, float]:
+        """(loss, accuracy) of the current network on a data split."""
+        if split not in self.data:
+            raise ValueError(f"unknown split {split!r}; choose one of {sorted(self.data)}")
+        x, y = self.data[split]
+        output = self.network(x)
+        return spike_time_loss(output, y, self.config.loss).item(), accuracy(output, y)
+
+    def _emit(self, event):
+        for callback in self.callbacks:
+            callback(event)
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        """Training state (weights_only-safe): config, counters, optimizer, scheduler, RNG."""
+        return {
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step_count,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "bump_value": self._bump_value,
+            "last_bumped_layer": -1 if self._last_bumped_layer is None else self._last_bumped_layer,
+            "order": self._order,
+            "batch_index": self._batch_index,
+            "epoch_stats": self._epoch_stats.to_dict(),
+            "history": {k: list(v) for k, v in self.history.items()},
+        }
+
+    def save(self, path):
+        """Atomic checkpoint of network + training state; resuming continues bit for bit."""
+        return checkpoint.save(path, self.network, self.state_dict())
+
+    @classmethod
+    def load(cls, path, data: dict | None = None, callbacks=(), progress: bool = True) -> "Trainer":
+        """Resume training from a checkpoint written by Trainer.save."""
+        network, state = checkpoint.load(path)
+        if state is None:
+            raise checkpoint.CheckpointError(f"{path} holds a network but no training state to resume")
+        try:
+            config = TrainConfig.from_dict(state["config"])
+            trainer = cls(config, network=network, data=data, callbacks=callbacks, progress=progress)
+            trainer.optimizer.load_state_dict(state["optimizer"])
+            trainer.scheduler.load_state_dict(state["scheduler"])
+            trainer.generator.set_state(state["generator"])
+            trainer.epoch, trainer.step_count = int(state["epoch"]), int(state["step"])
+            trainer._bump_value = float(state["bump_value"])
+            last = int(state["last_bumped_layer"])
+            trainer._last_bumped_layer = None if last < 0 else last
+            trainer._order, trainer._batch_index = state["order"], int(state["batch_index"])
+            trainer._epoch_stats = _EpochStats.from_dict(state["epoch_stats"])
+            trainer.history = {k: list(v) for k, v in state["history"].items()}
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise checkpoint.CheckpointError(f"{path} has an invalid training state: {error}") from error
+        return trainer
+
+
+class _EpochStats:
+    """Running sums over the batches of one epoch."""
+
+    def __init__(self):
+        self.loss_sum, self.stepped, self.correct, self.samples, self.bumped, self.batches = 0.0, 0, 0.0, 0, 0, 0
+        self.started = time.perf_counter()
+
+    def add(self, loss, acc, bumped, n):
+        self.batches += 1
+        self.samples += n
+        self.correct += acc * n
+        if bumped:
+            self.bumped += 1
+        else:
+            self.loss_sum += loss
+            self.stepped += 1
+
+    def mean_loss(self):
+        return self.loss_sum / self.stepped if self.stepped else float("nan")
+
+    def to_dict(self):
+        return {k: v for k, v in vars(self).items() if k != "started"}
+
+    @classmethod
+    def from_dict(cls, d):
+        stats = cls()
+        for k, v in d.items():
+            setattr(stats, k, v)
+        return stats
