@@ -63,20 +63,42 @@ class _SpikeTimes(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_times):
         input_times, weights, times, slope = ctx.saved_tensors
-        params = ctx.params
-        spiking = torch.isfinite(times)
-        # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
-        slope = torch.clamp(slope, min=_MIN_SLOPE * params.c)
-        h = torch.where(spiking, grad_times / slope, torch.zeros_like(slope))
-        grad_w = torch.zeros_like(weights) if ctx.needs_input_grad[1] else None
-        grad_t = torch.zeros_like(input_times) if ctx.needs_input_grad[0] else None
-        for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
-            lag = times[rows, None, :] - input_times[rows, :, None]  # [b, N, M]; <= 0 or nan: not causal
-            if grad_w is not None:
-                grad_w -= torch.einsum("bnm,bm->nm", kernel(lag, params), h[rows])
-            if grad_t is not None:
-                grad_t[rows] = torch.einsum("bnm,nm,bm->bn", kernel_derivative(lag, params), weights, h[rows])
+        grad_t, grad_w = implicit_gradients(
+            input_times, weights, times, slope, grad_times, ctx.params,
+            need_times=ctx.needs_input_grad[0], need_weights=ctx.needs_input_grad[1],
+        )
         return grad_t, grad_w, None
+
+
+def implicit_gradients(input_times, weights, times, slope, grad_times, params, need_times=True, need_weights=True):
+    """Chain rule through T(w, t) by the implicit-function formulas (module docstring).
+
+    ``times`` need not come from this model: hardware-in-the-loop training passes the times a
+    chip measured and gets the ideal model's gradients evaluated there (SPEC §4).
+    Returns (grad wrt input_times or None, grad wrt weights or None).
+    """
+    spiking = torch.isfinite(times)
+    # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
+    slope = torch.clamp(slope, min=_MIN_SLOPE * params.c)
+    h = torch.where(spiking, grad_times / slope, torch.zeros_like(slope))
+    grad_w = torch.zeros_like(weights) if need_weights else None
+    grad_t = torch.zeros_like(input_times) if need_times else None
+    for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
+        lag = times[rows, None, :] - input_times[rows, :, None]  # [b, N, M]; <= 0 or nan: not causal
+        if grad_w is not None:
+            grad_w -= torch.einsum("bnm,bm->nm", kernel(lag, params), h[rows])
+        if grad_t is not None:
+            grad_t[rows] = torch.einsum("bnm,nm,bm->bn", kernel_derivative(lag, params), weights, h[rows])
+    return grad_t, grad_w
+
+
+def slope_at(input_times, weights, times, params):
+    """u'(T) = sum_{t_i < T} w_i kappa'(T - t_i) at given times T [B, M] (0 where T = inf)."""
+    slope = torch.zeros_like(times)
+    for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
+        lag = times[rows, None, :] - input_times[rows, :, None]
+        slope[rows] = torch.einsum("bnm,nm->bm", kernel_derivative(lag, params), weights)
+    return slope
 
 
 def spike_times_and_slopes(input_times, weights, params: NeuronParams):
