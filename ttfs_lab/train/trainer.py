@@ -39,6 +39,21 @@ class TrainingEvent:
     history: dict = field(repr=False, default_factory=dict)
 
 
+class IdealSubstrate:
+    """The ideal model: forward pass and gradients of ttfs_lab's core.
+
+    A substrate has ``spike_times(network, x) -> [x, hidden..., output]`` (differentiable
+    with respect to the network's weights) and ``after_update(network)``, called after every
+    change of the weights (hardware writes them to the chip there).
+    """
+
+    def spike_times(self, network, x):
+        return network.spike_times(x)
+
+    def after_update(self, network):
+        pass
+
+
 def load_splits(dataset: str, dtype: torch.dtype) -> dict:
     """{split: (input times [n, N], labels [n])} as tensors."""
     splits = {}
@@ -62,8 +77,12 @@ class Trainer:
         data: dict | None = None,
         callbacks: tuple[Callable[[TrainingEvent], None], ...] = (),
         progress: bool = True,
+        substrate=None,
     ):
         self.config = config
+        # Where the forward pass runs: the ideal model, or e.g. an emulated chip
+        # (ttfs_lab.hardware) whose measured times get the ideal model's gradients.
+        self.substrate = substrate if substrate is not None else IdealSubstrate()
         dtype = _DTYPES[config.dtype]
         self.network = network if network is not None else TTFSNetwork(
             config.sizes, params=config.neuron, bias_time=config.bias_time, dtype=dtype, seed=config.seed
@@ -151,7 +170,7 @@ class Trainer:
         return event
 
     def _learn(self, x, y):
-        layer_times = self.network.spike_times(x)[1:]
+        layer_times = self.substrate.spike_times(self.network, x)[1:]
         output = layer_times[-1]
         tolerances = [self.config.max_silent_hidden] * (len(layer_times) - 1) + [self.config.max_silent_output]
         layer = layer_needing_bump([t.detach() for t in layer_times], tolerances)
@@ -164,6 +183,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        self.substrate.after_update(self.network)
         return loss.item(), accuracy(output.detach(), y), layer is not None
 
     def _finish_epoch(self):
@@ -191,7 +211,7 @@ class Trainer:
         if split not in self.data:
             raise ValueError(f"unknown split {split!r}; choose one of {sorted(self.data)}")
         x, y = self.data[split]
-        output = self.network(x)
+        output = self.substrate.spike_times(self.network, x)[-1]
         return spike_time_loss(output, y, self.config.loss).item(), accuracy(output, y)
 
     def _emit(self, event):
@@ -221,14 +241,14 @@ class Trainer:
         return checkpoint.save(path, self.network, self.state_dict())
 
     @classmethod
-    def load(cls, path, data: dict | None = None, callbacks=(), progress: bool = True) -> "Trainer":
+    def load(cls, path, data: dict | None = None, callbacks=(), progress: bool = True, substrate=None) -> "Trainer":
         """Resume training from a checkpoint written by Trainer.save."""
         network, state = checkpoint.load(path)
         if state is None:
             raise checkpoint.CheckpointError(f"{path} holds a network but no training state to resume")
         try:
             config = TrainConfig.from_dict(state["config"])
-            trainer = cls(config, network=network, data=data, callbacks=callbacks, progress=progress)
+            trainer = cls(config, network=network, data=data, callbacks=callbacks, progress=progress, substrate=substrate)
             trainer.optimizer.load_state_dict(state["optimizer"])
             trainer.scheduler.load_state_dict(state["scheduler"])
             trainer.generator.set_state(state["generator"])
