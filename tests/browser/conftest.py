@@ -59,7 +59,8 @@ def voila_url(artifacts):
     port = free_port()
     env = dict(os.environ, JUPYTER_PATH=str(ROOT / "apps" / "jupyter"))
     log = open(artifacts / "voila.log", "w")
-    # Own process group, so teardown also ends the kernels Voilà started.
+    # Own process group, so the signals below reach Voilà only and not pytest. Kernels run in
+    # sessions of their own; Voilà's SIGTERM handler shuts them down before it exits.
     proc = subprocess.Popen(voila_command(port), cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
