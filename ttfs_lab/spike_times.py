@@ -16,11 +16,17 @@ Backward (SPEC §1, implicit function theorem at f(T) = c):
     u'(T) = sum_C w_j kappa'(T - t_j),
 
 non-zero only for inputs before T; a silent neuron (T = +inf) passes no gradient.
+
+Backends: this file is the readable torch reference. On CPU float32/float64 the same
+computation runs by default in compiled kernels (ttfs_lab.native, src/ttfs_native.c) that
+walk the sorted inputs per (sample, neuron) without the [B, N, M] intermediates.
+Choose with TTFS_LAB_BACKEND=torch|native|auto or set_backend() (also a context manager).
 """
 from __future__ import annotations
 
 import torch
 
+from . import native
 from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
 from .prefix_sums import basis, max_exponent, stationary_point, summed_input, summed_input_slope
@@ -32,6 +38,9 @@ _CHUNK_ELEMENTS = 1 << 21
 # At a tangential threshold crossing u'(T) -> 0 and dT/dw -> infinity. We cap the gradient
 # by flooring u'(T) at this fraction of c (per unit time); such crossings are knife-edge.
 _MIN_SLOPE = 1e-6
+
+set_backend = native.set_backend
+get_backend = native.get_backend
 
 
 def first_spike_times(input_times, weights, params: NeuronParams = NeuronParams()) -> torch.Tensor:
@@ -77,6 +86,11 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
     chip measured and gets the ideal model's gradients evaluated there (SPEC §4).
     Returns (grad wrt input_times or None, grad wrt weights or None).
     """
+    if native.applies(input_times, weights, times, slope, grad_times):
+        return native.backward(
+            input_times, weights, times, slope, grad_times, params, _MIN_SLOPE,
+            need_times, need_weights, native.span_limit(weights.dtype, params),
+        )
     spiking = torch.isfinite(times)
     # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
     slope = torch.clamp(slope, min=_MIN_SLOPE * params.c)
@@ -103,6 +117,12 @@ def slope_at(input_times, weights, times, params):
 
 def spike_times_and_slopes(input_times, weights, params: NeuronParams):
     """Spike times [B, M] and the slope u'(T) of the summed input there (no autograd)."""
+    if native.applies(input_times, weights):
+        limit = native.span_limit(weights.dtype, params)
+        times, slopes, span = native.forward(input_times, weights, params, limit)
+        if span > limit:
+            raise ValueError(_span_message(span, weights.dtype, limit))
+        return times, slopes
     n_batch, n_in = input_times.shape
     times = torch.full((n_batch, weights.shape[1]), float("inf"), dtype=weights.dtype)
     slopes = torch.zeros_like(times)
@@ -174,8 +194,12 @@ def _check_span(rel, finite, params):
     span = torch.where(finite, rel, torch.zeros_like(rel)).max() if rel.numel() else 0.0
     limit = max_exponent(rel.dtype) * min(params.tau_m, params.tau_s)
     if float(span) > limit:
-        raise ValueError(
-            f"input spike times of one sample span {float(span):.4g} time units; "
-            f"{rel.dtype} supports at most {limit:.4g} (exponentials would overflow). "
-            "Use float64 or shorter input windows."
-        )
+        raise ValueError(_span_message(float(span), rel.dtype, limit))
+
+
+def _span_message(span, dtype, limit):
+    return (
+        f"input spike times of one sample span {span:.4g} time units; "
+        f"{dtype} supports at most {limit:.4g} (exponentials would overflow). "
+        "Use float64 or shorter input windows."
+    )

@@ -1,0 +1,305 @@
+/* ttfs_lab._native: compiled first-spike-time kernels (forward and backward of a layer).
+ *
+ * Plain C99 + pthreads, no torch headers: the Python side (ttfs_lab/native.py) passes
+ * tensor.data_ptr() addresses of contiguous CPU tensors, their sizes and the neuron
+ * parameters. The batch is split into contiguous blocks, one per thread; the GIL is
+ * released while the kernels run. No OpenMP on purpose: torch ships its own runtime.
+ * The kernels themselves live in ttfs_kernels.inc, included once per precision.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE
+#endif
+
+/* The hot loops are vectorised by the compiler; on x86-64 Linux also build an AVX2 copy of
+ * them, chosen at load time by CPU (safe on any x86-64, unlike -march=native). */
+#if defined(__x86_64__) && defined(__linux__) && !defined(TTFS_NO_CLONES) && \
+    ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 6))
+#define SIMD_CLONES __attribute__((target_clones(SIMD_TARGET, "default")))
+#else
+#define SIMD_CLONES
+#endif
+#ifndef SIMD_TARGET
+#define SIMD_TARGET "avx2"
+#endif
+
+enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
+
+/* -1/e as the nearest double, and the rounding error of that double (as in lambertw.py). */
+#define BRANCH_POINT (-0.36787944117144233)
+#define BRANCH_LO 1.2428753672749824e-17
+#define M_E_ 2.718281828459045
+/* Slack of the cheap interval bound, in units of the precision's epsilon (see forward_sample). */
+#define BOUND_SLACK 64.0
+/* Neurons processed together by the forward kernel (see forward_sample). */
+#define NEURON_BLOCK 64
+
+typedef struct {
+    int regime;
+    double tau_m, tau_s, c;
+    double k;            /* tau_s / (tau_m - tau_s) */
+    double inv_tau_diff; /* 1/tau_m - 1/tau_s */
+    double min_slope;    /* the slope floor is min_slope * c */
+    double span_limit;   /* largest span of one sample's inputs before exp() overflows */
+} neuron_t;
+
+typedef struct {
+    int tid;
+    int error;   /* out of memory */
+    double span; /* largest input span seen (forward) */
+} thread_result;
+
+typedef void (*rows_fn)(void *job, ptrdiff_t b0, ptrdiff_t b1, thread_result *res);
+
+/* float32 */
+#define REAL float
+#define SFX(name) name##_f32
+#define FLAG_T int32_t
+#define EXP expf
+#define LOG logf
+#define LOG1P log1pf
+#define SQRT sqrtf
+#define FABS fabsf
+#define EPS FLT_EPSILON
+#include "ttfs_kernels.inc"
+#undef REAL
+#undef SFX
+#undef FLAG_T
+#undef EXP
+#undef LOG
+#undef LOG1P
+#undef SQRT
+#undef FABS
+#undef EPS
+
+/* float64 */
+#define REAL double
+#define SFX(name) name##_f64
+#define FLAG_T int64_t
+#define EXP exp
+#define LOG log
+#define LOG1P log1p
+#define SQRT sqrt
+#define FABS fabs
+#define EPS DBL_EPSILON
+#include "ttfs_kernels.inc"
+#undef REAL
+#undef SFX
+#undef FLAG_T
+#undef EXP
+#undef LOG
+#undef LOG1P
+#undef SQRT
+#undef FABS
+#undef EPS
+
+/* ------------------------------------------------------------------ threads */
+
+typedef struct {
+    rows_fn fn;
+    void *job;
+    ptrdiff_t b0, b1;
+    thread_result res;
+} worker_t;
+
+static void *run_worker(void *arg)
+{
+    worker_t *wk = arg;
+    wk->fn(wk->job, wk->b0, wk->b1, &wk->res);
+    return NULL;
+}
+
+/* Runs fn on n_threads contiguous blocks of [0, n_batch); block 0 on the calling thread.
+ * A thread that cannot be started runs on the calling thread afterwards. */
+static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, double *span)
+{
+    worker_t stack_workers[16];
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > n_batch) n_threads = n_batch > 0 ? (int)n_batch : 1;
+    worker_t *workers = n_threads <= 16 ? stack_workers : malloc((size_t)n_threads * sizeof *workers);
+    pthread_t *ids = malloc((size_t)n_threads * sizeof *ids);
+    char *started = calloc((size_t)n_threads, 1);
+    if (!workers || !ids || !started) {
+        if (workers != stack_workers) free(workers);
+        free(ids);
+        free(started);
+        return -1;
+    }
+    for (int t = 0; t < n_threads; ++t) {
+        workers[t].fn = fn;
+        workers[t].job = job;
+        workers[t].b0 = n_batch * t / n_threads;
+        workers[t].b1 = n_batch * (t + 1) / n_threads;
+        workers[t].res.tid = t;
+        workers[t].res.error = 0;
+        workers[t].res.span = 0.0;
+    }
+    for (int t = 1; t < n_threads; ++t) started[t] = pthread_create(&ids[t], NULL, run_worker, &workers[t]) == 0;
+    run_worker(&workers[0]);
+    for (int t = 1; t < n_threads; ++t) {
+        if (started[t]) pthread_join(ids[t], NULL);
+        else run_worker(&workers[t]);
+    }
+    int error = 0;
+    double worst = 0.0;
+    for (int t = 0; t < n_threads; ++t) {
+        error |= workers[t].res.error;
+        if (workers[t].res.span > worst) worst = workers[t].res.span;
+    }
+    if (span) *span = worst;
+    if (workers != stack_workers) free(workers);
+    free(ids);
+    free(started);
+    return error ? -1 : n_threads;
+}
+
+/* ------------------------------------------------------------------ Python bindings */
+
+static int parse_neuron(neuron_t *nr, int regime, double tau_m, double tau_s, double c, double min_slope,
+                        double span_limit)
+{
+    if (regime < REGIME_EQUAL || regime > REGIME_GENERAL || !(tau_m > 0) || !(tau_s > 0) || !(c > 0)) {
+        PyErr_SetString(PyExc_ValueError, "invalid neuron parameters");
+        return -1;
+    }
+    nr->regime = regime;
+    nr->tau_m = tau_m;
+    nr->tau_s = tau_s;
+    nr->c = c;
+    nr->k = regime == REGIME_EQUAL ? 0.0 : tau_s / (tau_m - tau_s);
+    nr->inv_tau_diff = regime == REGIME_EQUAL ? 0.0 : 1.0 / tau_m - 1.0 / tau_s;
+    nr->min_slope = min_slope;
+    nr->span_limit = span_limit;
+    return 0;
+}
+
+PyDoc_STRVAR(forward_doc,
+    "forward(is_double, x, w, times, slopes, B, N, M, regime, tau_m, tau_s, c, span_limit, n_threads)"
+    " -> largest input span\n\n"
+    "x [B, N], w [N, M] (read), times, slopes [B, M] (written): addresses of contiguous C arrays\n"
+    "of float64 (is_double) or float32. regime: 0 tau_m = tau_s, 1 tau_m = 2 tau_s, 2 other.\n"
+    "Samples whose input span exceeds span_limit are left silent: the caller must raise.");
+
+static PyObject *py_forward(PyObject *self, PyObject *args)
+{
+    int is_double, regime, n_threads;
+    unsigned long long x, w, times, slopes;
+    Py_ssize_t B, N, M;
+    double tau_m, tau_s, c, span_limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "pKKKKnnnidddd" "i", &is_double, &x, &w, &times, &slopes, &B, &N, &M, &regime,
+                          &tau_m, &tau_s, &c, &span_limit, &n_threads))
+        return NULL;
+    neuron_t nr;
+    if (parse_neuron(&nr, regime, tau_m, tau_s, c, 0.0, span_limit)) return NULL;
+    if (B < 0 || N < 0 || M < 0 || N > INT_MAX - 2) {
+        PyErr_SetString(PyExc_ValueError, "invalid sizes");
+        return NULL;
+    }
+    if (B == 0 || M == 0) return PyFloat_FromDouble(0.0);
+    double span = 0.0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_double) {
+        fwd_job_f64 job = {&nr, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
+                           (double *)(uintptr_t)times, (double *)(uintptr_t)slopes, N, M};
+        rc = run_parallel(forward_rows_f64, &job, B, n_threads, &span);
+    } else {
+        fwd_job_f32 job = {&nr, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
+                           (float *)(uintptr_t)times, (float *)(uintptr_t)slopes, N, M};
+        rc = run_parallel(forward_rows_f32, &job, B, n_threads, &span);
+    }
+    Py_END_ALLOW_THREADS
+    if (rc < 0) return PyErr_NoMemory();
+    return PyFloat_FromDouble(span);
+}
+
+PyDoc_STRVAR(backward_doc,
+    "backward(is_double, x, w, times, slopes, grad_times, grad_x, grad_w, B, N, M, regime, tau_m, tau_s,"
+    " c, min_slope, span_limit, n_threads) -> None\n\n"
+    "grad_x [B, N] is overwritten, grad_w [N, M] is accumulated into (pass zeros); either address\n"
+    "may be 0 to skip it. Silent neurons (times = inf) and zero grad_times pass nothing.");
+
+static PyObject *py_backward(PyObject *self, PyObject *args)
+{
+    int is_double, regime, n_threads;
+    unsigned long long x, w, times, slopes, grad_times, grad_x, grad_w;
+    Py_ssize_t B, N, M;
+    double tau_m, tau_s, c, min_slope, span_limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "pKKKKKKKnnnidddddi", &is_double, &x, &w, &times, &slopes, &grad_times, &grad_x,
+                          &grad_w, &B, &N, &M, &regime, &tau_m, &tau_s, &c, &min_slope, &span_limit, &n_threads))
+        return NULL;
+    neuron_t nr;
+    if (parse_neuron(&nr, regime, tau_m, tau_s, c, min_slope, span_limit)) return NULL;
+    if (B < 0 || N < 0 || M < 0) {
+        PyErr_SetString(PyExc_ValueError, "invalid sizes");
+        return NULL;
+    }
+    if (B == 0 || N == 0 || M == 0 || (!grad_x && !grad_w)) Py_RETURN_NONE;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > B) n_threads = (int)B;
+    size_t elem = is_double ? sizeof(double) : sizeof(float);
+    /* per-thread grad_w accumulators for threads 1..n-1, summed into grad_w at the end */
+    void **priv = calloc((size_t)n_threads, sizeof(void *));
+    if (!priv) return PyErr_NoMemory();
+    int oom = 0;
+    if (grad_w)
+        for (int t = 1; t < n_threads; ++t)
+            if (!(priv[t] = calloc((size_t)(N * M), elem))) oom = 1;
+    int rc = -1;
+    Py_BEGIN_ALLOW_THREADS
+    if (!oom) {
+        if (is_double) {
+            bwd_job_f64 job = {&nr, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
+                               (const double *)(uintptr_t)times, (const double *)(uintptr_t)slopes,
+                               (const double *)(uintptr_t)grad_times, (double *)(uintptr_t)grad_x,
+                               (double *)(uintptr_t)grad_w, (double **)priv, N, M};
+            rc = run_parallel(backward_rows_f64, &job, B, n_threads, NULL);
+            if (rc > 0 && grad_w)
+                for (int t = 1; t < rc; ++t)
+                    for (Py_ssize_t e = 0; e < N * M; ++e) job.grad_w[e] += ((double *)priv[t])[e];
+        } else {
+            bwd_job_f32 job = {&nr, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
+                               (const float *)(uintptr_t)times, (const float *)(uintptr_t)slopes,
+                               (const float *)(uintptr_t)grad_times, (float *)(uintptr_t)grad_x,
+                               (float *)(uintptr_t)grad_w, (float **)priv, N, M};
+            rc = run_parallel(backward_rows_f32, &job, B, n_threads, NULL);
+            if (rc > 0 && grad_w)
+                for (int t = 1; t < rc; ++t)
+                    for (Py_ssize_t e = 0; e < N * M; ++e) job.grad_w[e] += ((float *)priv[t])[e];
+        }
+    }
+    Py_END_ALLOW_THREADS
+    for (int t = 0; t < n_threads; ++t) free(priv[t]);
+    free(priv);
+    if (rc < 0) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"forward", py_forward, METH_VARARGS, forward_doc},
+    {"backward", py_backward, METH_VARARGS, backward_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native", "Compiled first-spike-time kernels (see ttfs_lab/native.py).", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModule_Create(&module);
+}

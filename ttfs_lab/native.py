@@ -1,0 +1,158 @@
+"""The compiled spike-time kernels (ttfs_lab._native) and the switch that selects them.
+
+ttfs_lab.spike_times has two interchangeable implementations of one layer's forward
+(spike times and slopes) and backward (gradients):
+
+- "torch": the vectorised reference in spike_times.py, readable, any device and dtype;
+- "native": src/ttfs_native.c, the same formulas walked per (sample, neuron), stopping at
+  the first interval that fires, with no [B, N, M] intermediates; CPU float32/float64 only,
+  built at install time (optional: without a C compiler the install still succeeds).
+
+Selection: TTFS_LAB_BACKEND=torch|native|auto (default auto), or set_backend() at run time:
+
+    auto    native where it applies (CPU, float32/float64) and was built; else torch
+    native  like auto, but a missing extension is an error instead of a fallback
+    torch   always the torch reference
+
+set_backend() returns a context manager that restores the previous choice:
+
+    with set_backend("torch"):
+        reference = first_spike_times(x, w)
+"""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch
+
+from .params import NeuronParams
+from .prefix_sums import max_exponent
+
+try:
+    from . import _native
+except ImportError as error:  # not built (no compiler at install time) or broken build
+    _native = None
+    _IMPORT_ERROR = error
+else:
+    _IMPORT_ERROR = None
+
+BACKENDS = ("auto", "native", "torch")
+_REGIME_CODES = {"equal": 0, "double": 1, "general": 2}
+
+
+def _check_name(name) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {name!r}")
+    if name == "native" and _native is None:
+        raise ValueError(f"the native backend is not available: ttfs_lab._native did not import ({_IMPORT_ERROR})")
+    return name
+
+
+def _backend_from_environment() -> str:
+    name = os.environ.get("TTFS_LAB_BACKEND", "auto").strip().lower() or "auto"
+    if name not in BACKENDS:
+        raise ValueError(f"TTFS_LAB_BACKEND must be one of {', '.join(BACKENDS)}; got {name!r}")
+    return name
+
+
+_backend = _backend_from_environment()
+_warned = False
+
+
+def available() -> bool:
+    """Whether the compiled extension imported."""
+    return _native is not None
+
+
+def get_backend() -> str:
+    """The current choice: "auto", "native" or "torch"."""
+    return _backend
+
+
+class set_backend:
+    """Select the spike-time backend; usable as a plain call or as a context manager."""
+
+    def __init__(self, name: str):
+        global _backend
+        self.previous = _backend
+        _backend = _check_name(name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        global _backend
+        _backend = self.previous
+        return False
+
+
+def applies(*tensors: torch.Tensor) -> bool:
+    """Use the native kernels for these tensors? (backend choice, device, dtype)."""
+    global _warned
+    if _backend == "torch":
+        return False
+    if _native is None:
+        if _backend == "native":
+            raise RuntimeError(f"TTFS_LAB_BACKEND=native but ttfs_lab._native did not import ({_IMPORT_ERROR})")
+        if not _warned:
+            _warned = True
+            warnings.warn(
+                f"ttfs_lab._native is not built ({_IMPORT_ERROR}); using the slower torch implementation. "
+                "Reinstall with a C compiler available (pip install -e .) to build it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return False
+    dtype = tensors[0].dtype
+    return dtype in (torch.float32, torch.float64) and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+
+
+def _threads(work: int) -> int:
+    """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
+    about as much as a few tens of thousands of them."""
+    return max(1, min(torch.get_num_threads(), work // 20_000))
+
+
+def _prepare(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().contiguous()
+
+
+def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronParams, span_limit: float):
+    """Spike times [B, M] and slopes u'(T) [B, M] (zero where silent), as the torch path.
+
+    Returns (times, slopes, span): span is the largest spread of one sample's finite input
+    times; if it exceeds span_limit the caller must raise (those samples are left silent).
+    """
+    x, w = _prepare(input_times), _prepare(weights)
+    (n_batch, n_in), n_out = x.shape, w.shape[1]
+    times = torch.empty((n_batch, n_out), dtype=w.dtype)
+    slopes = torch.empty_like(times)
+    span = _native.forward(
+        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), times.data_ptr(), slopes.data_ptr(),
+        n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
+        span_limit, _threads(n_batch * n_in * n_out),
+    )
+    return times, slopes, span
+
+
+def backward(input_times, weights, times, slopes, grad_times, params: NeuronParams, min_slope: float,
+             need_input_grad: bool, need_weight_grad: bool, span_limit: float):
+    """(grad_input_times or None, grad_weights or None) of the spike times, as the torch path."""
+    x, w = _prepare(input_times), _prepare(weights)
+    t, s, g = _prepare(times), _prepare(slopes), _prepare(grad_times).to(w.dtype)
+    (n_batch, n_in), n_out = x.shape, w.shape[1]
+    grad_x = torch.empty_like(x) if need_input_grad else None
+    grad_w = torch.zeros_like(w) if need_weight_grad else None
+    _native.backward(
+        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), t.data_ptr(), s.data_ptr(), g.data_ptr(),
+        grad_x.data_ptr() if grad_x is not None else 0, grad_w.data_ptr() if grad_w is not None else 0,
+        n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
+        min_slope, span_limit, _threads(n_batch * n_in * n_out),
+    )
+    return grad_x, grad_w
+
+
+def span_limit(dtype: torch.dtype, params: NeuronParams) -> float:
+    """Largest spread of one sample's input times whose exponentials stay finite."""
+    return max_exponent(dtype) * min(params.tau_m, params.tau_s)
