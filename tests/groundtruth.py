@@ -42,8 +42,25 @@ def kappa(s, p):
         tau = p.tau_s
         out[ok] = (x / tau) * np.exp(-x / tau)
     else:
-        out[ok] = p.tau_s / (p.tau_m - p.tau_s) * (np.exp(-x / p.tau_m) - np.exp(-x / p.tau_s))
+        # exp(-x/tau_m) - exp(-x/tau_s) = exp(-x/tau_s) expm1(x (tau_m - tau_s) / (tau_m tau_s)):
+        # the same number, without cancellation when tau_m is close to tau_s
+        out[ok] = p.tau_s / (p.tau_m - p.tau_s) * np.exp(-x / p.tau_s) * np.expm1(x * _rate_gap(p))
     return out
+
+
+def kappa_naive(s, p):
+    """The SPEC formula verbatim (cancels badly for tau_m ~ tau_s); for checking `kappa`."""
+    s = np.asarray(s, dtype=np.float64)
+    ok = (s > 0) & np.isfinite(s)
+    x = np.where(ok, s, 0.0)
+    if _equal(p):
+        return np.where(ok, (x / p.tau_s) * np.exp(-x / p.tau_s), 0.0)
+    return np.where(ok, p.tau_s / (p.tau_m - p.tau_s) * (np.exp(-x / p.tau_m) - np.exp(-x / p.tau_s)), 0.0)
+
+
+def _rate_gap(p) -> float:
+    """1/tau_s - 1/tau_m."""
+    return (p.tau_m - p.tau_s) / (p.tau_m * p.tau_s)
 
 
 def kappa_prime(s, p):
@@ -67,7 +84,7 @@ def _kappa_scalar(s: float, p) -> float:
         return 0.0
     if _equal(p):
         return (s / p.tau_s) * math.exp(-s / p.tau_s)
-    return p.tau_s / (p.tau_m - p.tau_s) * (math.exp(-s / p.tau_m) - math.exp(-s / p.tau_s))
+    return p.tau_s / (p.tau_m - p.tau_s) * math.exp(-s / p.tau_s) * math.expm1(s * _rate_gap(p))
 
 
 def _kappa2_bound(p) -> float:

@@ -303,3 +303,25 @@ def test_inhibition_first_and_zero_weights(name):
     got, exp = check_against_gt(times, weights, p)
     assert np.isinf(got[:, 1]).all()  # all-zero weights never spike
     assert np.isfinite(exp).sum() >= 3
+
+
+@pytest.mark.parametrize("delta", [1e-4, 1e-6, 1e-8, 3e-9])
+def test_spike_times_continuous_as_tau_m_approaches_tau_s(delta):
+    """T(tau_m = 1 + delta) = T(equal) + delta dT/dtau_m + O(delta^2): no jump where the
+    solver switches between the Lambert-W and the general formula."""
+    times = np.array([[0.1, 0.5, 1.2, 2.0], [0.3, 0.2, 2.5, 2.9]])
+    weights = np.array([[3.0, 2.0], [1.5, 0.3], [-0.5, 1.0], [0.7, 2.5]])
+    T0 = core(times, weights, NeuronParams())
+    assert np.isfinite(T0).all()
+    # slope dT/dtau_m from the brute force (independent of the core) by central differences
+    h = 1e-3
+    slope = (
+        gt.first_spike_layer(times, weights, NeuronParams(tau_m=1 + h))
+        - gt.first_spike_layer(times, weights, NeuronParams(tau_m=1 - h))
+    ) / (2 * h)
+    for side in (1.0, -1.0):
+        T = core(times, weights, NeuronParams(tau_m=1 + side * delta))
+        err = np.abs(T - T0 - side * delta * slope)
+        # h^2 error of the slope (~1e-6 relative) times delta, plus second order, plus round-off
+        allowed = 1e-5 * delta + 10 * delta**2 + 1e-11
+        assert err.max() <= allowed, f"delta={side * delta}: T={T.tolist()}, off by {err.max():.3g} (allowed {allowed:.3g})"
