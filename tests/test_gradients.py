@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import groundtruth as gt
-from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times
+from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, native
 
 REGIMES = {
     "equal": NeuronParams(),
@@ -22,6 +22,18 @@ REGIMES = {
     "general_leaky": NeuronParams(tau_m=1.3, tau_s=1.9, g_leak=0.8, e_leak=-1.0, threshold=0.5),
 }
 ALL = list(REGIMES)
+
+# Both implementations of the core (vectorised torch, compiled C) must pass every test.
+BACKENDS = [
+    pytest.param("torch"),
+    pytest.param("native", marks=pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    with native.set_backend(request.param):
+        yield request.param
 
 
 def kappa_peak(p) -> float:
@@ -61,14 +73,14 @@ def spiking_config(p, seed, batch=2, n_in=4, n_out=3, margin=0.1):
 
 # ----------------------------------------------------------------------------- gradcheck
 @pytest.mark.parametrize("name", ALL)
-def test_gradcheck(name):
+def test_gradcheck(name, backend):
     p = REGIMES[name]
     times, weights, _ = spiking_config(p, seed=1)
     t, w = _t(times, True), _t(weights, True)
     assert torch.autograd.gradcheck(lambda t, w: first_spike_times(t, w, p), (t, w))
 
 
-def test_gradcheck_hand_written_layer():
+def test_gradcheck_hand_written_layer(backend):
     """Default neuron; inputs 0.2/0.5/0.9 (+ one inhibitory), all three neurons spike."""
     p = NeuronParams()
     times = _t([[0.2, 0.5, 0.9, 1.0], [0.4, 0.1, 1.1, 1.4]], True)
@@ -115,7 +127,7 @@ def central_difference(times, weights, p, b, m, h=1e-5):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_random_layers_gradients(name):
+def test_random_layers_gradients(name, backend):
     p = REGIMES[name]
     rng = np.random.default_rng(100 + sum(map(ord, name)))
     w_peak = p.c / kappa_peak(p)
@@ -167,7 +179,7 @@ def finite_sum(T):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_silent_neurons_pass_zero_gradient(name):
+def test_silent_neurons_pass_zero_gradient(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     times = np.array([[0.1, 0.5, 1.0], [0.3, np.inf, 0.2]])
@@ -187,7 +199,7 @@ def test_silent_neurons_pass_zero_gradient(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_infinite_late_simultaneous_and_negative_inputs_give_finite_gradients(name):
+def test_infinite_late_simultaneous_and_negative_inputs_give_finite_gradients(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     times = np.array(
@@ -218,7 +230,7 @@ def network_loss(net, x):
     return finite_sum(net(x))
 
 
-def test_network_gradients_match_finite_differences():
+def test_network_gradients_match_finite_differences(backend):
     """3-4-2 network; every hidden and output neuron spikes, well away from its inputs."""
     p = NeuronParams()
     rng = np.random.default_rng(5)
@@ -260,7 +272,7 @@ def test_network_gradients_match_finite_differences():
         assert np.abs(grad).max() > 0
 
 
-def test_default_network_gradients_are_finite():
+def test_default_network_gradients_are_finite(backend):
     """Paper-sized network on random inputs, with silent neurons around: no NaN/inf grads."""
     net = TTFSNetwork((4, 120, 3), seed=3)
     x = torch.rand(64, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 1.85 + 0.15

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttfs_lab import NeuronParams, TTFSNetwork
+from ttfs_lab import NeuronParams, TTFSNetwork, native
 from ttfs_lab.data import encode, yin_yang
 
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
@@ -31,13 +31,19 @@ def reference():
     return ref
 
 
-@pytest.fixture(scope="module")
-def our_output(reference):
+BACKENDS = [
+    pytest.param("torch"),
+    pytest.param("native", marks=pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")),
+]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def our_output(reference, request):
     features, labels = yin_yang("test")
     net = TTFSNetwork.from_weights(
         [reference["w_hidden"], reference["w_output"]], params=NeuronParams(), bias_time=0.9
     )
-    with torch.no_grad():
+    with native.set_backend(request.param), torch.no_grad():
         out = net(torch.as_tensor(encode(features), dtype=torch.float64)).numpy()
     return out, labels
 

@@ -15,9 +15,22 @@ import torch
 from scipy.special import lambertw
 
 import groundtruth as gt
-from ttfs_lab import NeuronParams, first_spike_times
+from ttfs_lab import NeuronParams, first_spike_times, native
 
 TOL = 1e-6  # spike-time tolerance, in units of tau_s
+
+# Both implementations of the core (vectorised torch, compiled C) face the same ground truth.
+BACKEND_NAMES = ["torch"] + (["native"] if native.available() else [])
+BACKENDS = [
+    pytest.param("torch"),
+    pytest.param("native", marks=pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    with native.set_backend(request.param):
+        yield request.param
 
 REGIMES = {
     "equal": NeuronParams(),
@@ -69,23 +82,29 @@ def compare_layers(p, layers):
     n_neurons = n_spiking = 0
     for times, weights in layers:
         expected = gt.first_spike_layer(times, weights, p)
-        got = first_spike_times(_t(times), _t(weights), p).numpy()
-        assert got.shape == expected.shape
-        silent_ok = np.isinf(got) == np.isinf(expected)
-        assert silent_ok.all(), (
-            f"silent set differs for params={p}\ninput_times={times.tolist()}\nweights={weights.tolist()}\n"
-            f"expected={expected.tolist()}\ngot={got.tolist()}"
-        )
-        assert (got[np.isinf(got)] > 0).all(), "silent must be +inf"
-        spk = np.isfinite(expected)
-        err = np.abs(got[spk] - expected[spk])
-        assert (err <= TOL * p.tau_s).all(), (
-            f"spike times differ (max err {err.max():.3g}) for params={p}\ninput_times={times.tolist()}\n"
-            f"weights={weights.tolist()}\nexpected={expected.tolist()}\ngot={got.tolist()}"
-        )
+        for name in BACKEND_NAMES:
+            with native.set_backend(name):
+                got = first_spike_times(_t(times), _t(weights), p).numpy()
+            check_one(p, times, weights, expected, got, name)
         n_neurons += expected.size
-        n_spiking += int(spk.sum())
+        n_spiking += int(np.isfinite(expected).sum())
     return n_spiking / n_neurons
+
+
+def check_one(p, times, weights, expected, got, backend):
+    assert got.shape == expected.shape
+    silent_ok = np.isinf(got) == np.isinf(expected)
+    assert silent_ok.all(), (
+        f"[{backend}] silent set differs for params={p}\ninput_times={times.tolist()}\nweights={weights.tolist()}\n"
+        f"expected={expected.tolist()}\ngot={got.tolist()}"
+    )
+    assert (got[np.isinf(got)] > 0).all(), "silent must be +inf"
+    spk = np.isfinite(expected)
+    err = np.abs(got[spk] - expected[spk])
+    assert (err <= TOL * p.tau_s).all(), (
+        f"[{backend}] spike times differ (max err {err.max():.3g}) for params={p}\ninput_times={times.tolist()}\n"
+        f"weights={weights.tolist()}\nexpected={expected.tolist()}\ngot={got.tolist()}"
+    )
 
 
 @pytest.mark.parametrize("name", list(REGIMES))
@@ -192,7 +211,7 @@ def check_against_gt(times, weights, p):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_simultaneous_inputs_act_like_their_sum(name):
+def test_simultaneous_inputs_act_like_their_sum(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     times = np.array([[0.5, 0.5, 1.2, 0.5]]) * p.tau_s
@@ -209,7 +228,7 @@ def test_simultaneous_inputs_act_like_their_sum(name):
 
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("eps", [1e-4, 1e-6])
-def test_near_tangent_crossing_is_found(name, eps):
+def test_near_tangent_crossing_is_found(name, eps, backend):
     """Peak a hair above threshold: spike (near the peak); a hair below: silent."""
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
@@ -228,7 +247,7 @@ def test_near_tangent_crossing_is_found(name, eps):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_input_after_spike_does_not_change_it(name):
+def test_input_after_spike_does_not_change_it(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     times = np.array([[0.2, 0.6, np.inf]]) * p.tau_s
@@ -247,7 +266,7 @@ def test_input_after_spike_does_not_change_it(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_all_inputs_at_infinity_are_silent(name):
+def test_all_inputs_at_infinity_are_silent(name, backend):
     p = REGIMES[name]
     times = np.full((3, 4), np.inf)
     weights = np.full((4, 2), 100.0)
@@ -262,7 +281,7 @@ def test_all_inputs_at_infinity_are_silent(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_crossing_in_a_later_interval_after_a_subthreshold_peak(name):
+def test_crossing_in_a_later_interval_after_a_subthreshold_peak(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     tau = max(p.tau_m, p.tau_s)
@@ -280,7 +299,7 @@ def test_crossing_in_a_later_interval_after_a_subthreshold_peak(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_negative_times_are_valid_and_time_shift_invariant(name):
+def test_negative_times_are_valid_and_time_shift_invariant(name, backend):
     p = REGIMES[name]
     rng = np.random.default_rng(3)
     for k in range(10):
@@ -295,7 +314,7 @@ def test_negative_times_are_valid_and_time_shift_invariant(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_inhibition_first_and_zero_weights(name):
+def test_inhibition_first_and_zero_weights(name, backend):
     p = REGIMES[name]
     w_peak = p.c / kappa_peak(p)
     times = np.array([[0.0, 0.4, 0.9, 1.1], [0.4, 0.0, 0.9, np.inf]]) * p.tau_s
@@ -306,7 +325,7 @@ def test_inhibition_first_and_zero_weights(name):
 
 
 @pytest.mark.parametrize("delta", [1e-4, 1e-6, 1e-8, 3e-9])
-def test_spike_times_continuous_as_tau_m_approaches_tau_s(delta):
+def test_spike_times_continuous_as_tau_m_approaches_tau_s(delta, backend):
     """T(tau_m = 1 + delta) = T(equal) + delta dT/dtau_m + O(delta^2): no jump where the
     solver switches between the Lambert-W and the general formula."""
     times = np.array([[0.1, 0.5, 1.2, 2.0], [0.3, 0.2, 2.5, 2.9]])
