@@ -1,0 +1,97 @@
+"""Hardware-in-the-loop training (SPEC §4): forward on the chip, backward by the ideal model.
+
+The forward pass runs on the substrate (an Emulator or BrainScaleS2) and returns *measured*
+spike times. The backward pass applies the ideal model's exact gradient formulas
+
+    dT/dw_i = -kappa(T - t_i) / u'(T),   dT/dt_i = w_i kappa'(T - t_i) / u'(T),
+    u'(T) = sum_{t_j < T} w_j kappa'(T - t_j)
+
+evaluated at the measured times: T is the neuron's measured spike, t_i the measured spikes of
+the layer below, w the weights as written to the chip; the chip's own (unknown) deviations
+never enter. Gradients reach the network's float weights unchanged ("straight through" the
+6-bit rounding), so small Adam steps accumulate until they change a hardware weight; after
+every update the float weights are clamped to the range the chip can represent.
+
+A measured spike need not sit where the ideal model would put it, so u'(T) can be small or
+even negative there (e.g. a neuron with a raised threshold fires after the ideal potential
+peaked). Dividing by it would blow the gradient up or flip its sign; we floor u'(T) at
+``min_slope`` (in units of c per tau_s), which keeps the sign that is right for the chip
+(more weight -> earlier spike) and bounds the step.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..network import append_bias_spike
+from ..spike_times import implicit_gradients, slope_at
+
+# Floor on u'(T) in units of c / tau_s. Ideal crossings of trained Yin-Yang networks have
+# slopes of order 1; 0.05 only touches near-tangential ones (measured: see tests).
+MIN_SLOPE = 0.05
+
+
+class _MeasuredLayer(torch.autograd.Function):
+    """Returns the measured times; backward = ideal gradients at those times."""
+
+    @staticmethod
+    def forward(ctx, input_times, weight, measured, stored_weight, params, min_slope):
+        ctx.params = params
+        ctx.min_slope = min_slope
+        ctx.save_for_backward(input_times, stored_weight, measured)
+        return measured.clone()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        input_times, stored_weight, measured = ctx.saved_tensors
+        params = ctx.params
+        slope = slope_at(input_times, stored_weight, measured, params)
+        slope = torch.clamp(slope, min=ctx.min_slope * params.c)
+        grad_t, grad_w = implicit_gradients(
+            input_times, stored_weight, measured, slope, grad, params,
+            need_times=ctx.needs_input_grad[0], need_weights=ctx.needs_input_grad[1],
+        )
+        return grad_t, grad_w, None, None, None, None
+
+
+def in_the_loop_spike_times(hardware, network, input_times, min_slope: float = MIN_SLOPE):
+    """[x, hidden..., output]: measured on ``hardware``, differentiable by the ideal model."""
+    weights = hardware.stored_weights(network)
+    measured = hardware.run(network, input_times, weights)
+    x = measured[0]
+    times = [x]
+    for layer, w_stored, t in zip(network.layers, weights, measured[1:]):
+        inputs = append_bias_spike(times[-1], network.bias_time)
+        times.append(_MeasuredLayer.apply(inputs, layer.weight, t, w_stored, network.params, min_slope))
+    return times
+
+
+class InTheLoop:
+    """Trainer substrate: train ``hardware`` in the loop.
+
+    >>> trainer = Trainer(config, substrate=InTheLoop(BrainScaleS2("bss2", chip_id=0)))   # doctest: +SKIP
+    """
+
+    def __init__(self, hardware, min_slope: float = MIN_SLOPE):
+        if not min_slope > 0:
+            raise ValueError(f"min_slope must be positive, got {min_slope!r}")
+        self.hardware = hardware
+        self.min_slope = float(min_slope)
+
+    def spike_times(self, network, input_times):
+        if not torch.is_grad_enabled():  # evaluation: just measure
+            return self.hardware.run(network, input_times)
+        return in_the_loop_spike_times(self.hardware, network, input_times, self.min_slope)
+
+    @torch.no_grad()
+    def after_update(self, network):
+        """Keep the float weights inside what the chip can represent (the write-back itself
+        happens at the next run: the chip converts the weights then)."""
+        clamp_to_hardware(self.hardware, network)
+
+
+@torch.no_grad()
+def clamp_to_hardware(hardware, network):
+    for layer, limit in zip(network.layers, hardware.weight_limits(network)):
+        if limit != float("inf"):
+            layer.weight.clamp_(-limit, limit)
