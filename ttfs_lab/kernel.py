@@ -5,6 +5,13 @@
 
 and kappa(s) = 0 for s <= 0 (an input has no effect before it arrives). With tau_m = tau_s
 the kernel peaks at s = tau with value 1/e.
+
+The first form cancels catastrophically as tau_m -> tau_s. With g = 1/tau_s - 1/tau_m it is
+exactly
+
+    kappa(s) = exp(-s/tau_s) * expm1(g s) / (g tau_m),
+
+which has no cancellation and tends to the second form as g -> 0; that is what we compute.
 """
 from __future__ import annotations
 
@@ -23,10 +30,14 @@ def kernel(s: torch.Tensor, params: NeuronParams = NeuronParams()) -> torch.Tens
     if params.regime == "equal":
         value = (s / params.tau_m) * torch.exp(-s / params.tau_m)
     else:
-        value = params.tau_s / (params.tau_m - params.tau_s) * (
-            torch.exp(-s / params.tau_m) - torch.exp(-s / params.tau_s)
-        )
+        g = rate_difference(params)
+        value = torch.exp(-s / params.tau_s) * torch.expm1(g * s) / (g * params.tau_m)
     return torch.where(causal, value, torch.zeros_like(value))
+
+
+def rate_difference(params: NeuronParams) -> float:
+    """g = 1/tau_s - 1/tau_m, computed without cancellation."""
+    return (params.tau_m - params.tau_s) / (params.tau_s * params.tau_m)
 
 
 def kernel_derivative(s: torch.Tensor, params: NeuronParams = NeuronParams()) -> torch.Tensor:
@@ -37,9 +48,10 @@ def kernel_derivative(s: torch.Tensor, params: NeuronParams = NeuronParams()) ->
         tau = params.tau_m
         value = (1.0 - s / tau) * torch.exp(-s / tau) / tau
     else:
-        value = (torch.exp(-s / params.tau_s) - params.tau_s / params.tau_m * torch.exp(-s / params.tau_m)) / (
-            params.tau_m - params.tau_s
-        )
+        # d/ds of exp(-s/tau_s) expm1(g s) / (g tau_m), again free of cancellation
+        g = rate_difference(params)
+        gs = g * s
+        value = torch.exp(-s / params.tau_s) / params.tau_m * (torch.exp(gs) - torch.expm1(gs) / (g * params.tau_s))
     return torch.where(causal, value, torch.zeros_like(value))
 
 

@@ -6,8 +6,13 @@ inputs. The summed input of the first k inputs (the causal set C_k) is then, on 
 
     tau_m = tau_s = tau:  P = sum_C w_i e^{t_i/tau},  Q = sum_C w_i (t_i/tau) e^{t_i/tau}
                           f(t) = e^{-t/tau} (P t/tau - Q)
-    otherwise:            P = sum_C w_i e^{t_i/tau_s},  Q = sum_C w_i e^{t_i/tau_m}
-                          f(t) = K (Q e^{-t/tau_m} - P e^{-t/tau_s}),  K = tau_s/(tau_m - tau_s)
+    otherwise, with g = 1/tau_s - 1/tau_m (see ttfs_lab.kernel):
+                          P = sum_C w_i e^{t_i/tau_s},  Q = sum_C w_i e^{t_i/tau_s} expm1(-g t_i) / g
+                          f(t) = e^{-t/tau_s} (P expm1(g t)/g + Q e^{g t}) / tau_m
+
+The second pair is the textbook K (A_m e^{-t/tau_m} - A_s e^{-t/tau_s}) with A_s = P and
+A_m = P + g Q, rearranged so nothing cancels when tau_m is close to tau_s; as g -> 0 it
+becomes the first (Q -> -tau b).
 
 f = g_leak (u - e_leak) = sum_C w_i kappa(t - t_i). f has at most one stationary point t*;
 on an interval its maximum lies at the clamp of t* into the interval or at an end.
@@ -18,6 +23,7 @@ import math
 
 import torch
 
+from .kernel import rate_difference
 from .params import NeuronParams
 
 
@@ -29,7 +35,9 @@ def basis(rel_times: torch.Tensor, params: NeuronParams):
         e = torch.exp(r / params.tau_m)
         p, q = e, (r / params.tau_m) * e
     else:
-        p, q = torch.exp(r / params.tau_s), torch.exp(r / params.tau_m)
+        g = rate_difference(params)
+        p = torch.exp(r / params.tau_s)
+        q = p * torch.expm1(-g * r) / g
     zero = torch.zeros_like(r)
     return torch.where(finite, p, zero), torch.where(finite, q, zero)
 
@@ -42,8 +50,8 @@ def summed_input(p, q, t, params: NeuronParams):
         tau = params.tau_m
         value = torch.exp(-t / tau) * (p * t / tau - q)
     else:
-        k = params.tau_s / (params.tau_m - params.tau_s)
-        value = k * (q * torch.exp(-t / params.tau_m) - p * torch.exp(-t / params.tau_s))
+        g = rate_difference(params)
+        value = torch.exp(-t / params.tau_s) * (p * torch.expm1(g * t) / g + q * torch.exp(g * t)) / params.tau_m
     return torch.where(finite, value, torch.zeros_like(value))
 
 
@@ -52,8 +60,11 @@ def summed_input_slope(p, q, t, params: NeuronParams):
     if params.regime == "equal":
         tau = params.tau_m
         return torch.exp(-t / tau) * (p - p * t / tau + q) / tau
-    k = params.tau_s / (params.tau_m - params.tau_s)
-    return k * (p * torch.exp(-t / params.tau_s) / params.tau_s - q * torch.exp(-t / params.tau_m) / params.tau_m)
+    g = rate_difference(params)
+    gt = g * t
+    return torch.exp(-t / params.tau_s) / params.tau_m * (
+        p * (torch.exp(gt) - torch.expm1(gt) / (g * params.tau_s)) - q * torch.exp(gt) / params.tau_m
+    )
 
 
 def stationary_point(p, q, params: NeuronParams):
@@ -63,11 +74,14 @@ def stationary_point(p, q, params: NeuronParams):
         exists = p > 0
         safe_p = torch.where(exists, p, torch.ones_like(p))
         return params.tau_m * (1.0 + q / safe_p), exists
-    # P/tau_s e^{-t/tau_s} = Q/tau_m e^{-t/tau_m}  <=>  t (1/tau_m - 1/tau_s) = ln(Q tau_s / (P tau_m))
-    ratio = q * params.tau_s / (p * params.tau_m)
-    exists = (ratio > 0) & torch.isfinite(ratio)
-    safe = torch.where(exists, ratio, torch.ones_like(ratio))
-    return torch.log(safe) / (1.0 / params.tau_m - 1.0 / params.tau_s), exists
+    # f'(t*) = 0  <=>  e^{g t*} = tau_m A_s / (tau_s A_m) = tau_m / (tau_s (1 + x)),  x = g Q / P,
+    # so t* = (-log1p(-g tau_s) - log1p(x)) / g: both terms stay smooth as g -> 0.
+    g = rate_difference(params)
+    nonzero = p != 0
+    x = g * q / torch.where(nonzero, p, torch.ones_like(p))
+    exists = nonzero & (x > -1) & torch.isfinite(x)
+    x = torch.where(exists, x, torch.zeros_like(x))
+    return (-math.log1p(-g * params.tau_s) - torch.log1p(x)) / g, exists
 
 
 def max_exponent(dtype: torch.dtype) -> float:

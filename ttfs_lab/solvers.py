@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from .kernel import rate_difference
 from .lambertw import lambertw0
 from .params import NeuronParams
 from .prefix_sums import summed_input, summed_input_slope
@@ -24,14 +25,15 @@ def solve_equal(p, q, c, params: NeuronParams):
 
 
 def solve_double(p, q, c, params: NeuronParams):
-    """tau_m = 2 tau_s: with x = e^{-t/tau_m}, f = Q x - P x^2 = c (here K = 1), so
+    """tau_m = 2 tau_s: with x = e^{-t/tau_m}, f = A_m x - A_s x^2 = c, so
 
-        T = tau_m ln(2P / (Q + sqrt(Q^2 - 4 P c))).
+        T = tau_m ln(2 A_s / (A_m + sqrt(A_m^2 - 4 A_s c))),   A_s = P, A_m = P + g Q.
 
-    The '+' root is the one where f rises; a crossing needs P, Q > 0, so no cancellation.
+    The '+' root is the one where f rises; a crossing needs A_s, A_m > 0, so no cancellation.
     """
-    d = torch.clamp(q * q - 4.0 * p * c, min=0.0)
-    return params.tau_m * torch.log(2.0 * p / (q + torch.sqrt(d)))
+    a_s, a_m = p, p + rate_difference(params) * q
+    d = torch.clamp(a_m * a_m - 4.0 * a_s * c, min=0.0)
+    return params.tau_m * torch.log(2.0 * a_s / (a_m + torch.sqrt(d)))
 
 
 def solve_bracketed(p, q, c, lo, hi, params: NeuronParams, max_iterations: int = 100):
