@@ -1,0 +1,325 @@
+"""The views, driven headlessly the way a user drives them.
+
+Sliders get values, scatter points are "dragged" by setting their data, buttons are clicked
+with Button.click(); then the marks' data must equal what the core computes -- evaluated here
+independently (hand-built grids, brute-force threshold crossings, finite differences).
+Garbage input must end as a message in the view's status line, never as an exception.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ttfs_lab import NeuronParams, first_spike_times, kernel, membrane_potential
+from ttfs_lab.data import yin_yang
+from ttfs_lab.widgets import (
+    DecisionMap, ExportPanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel, figure_data,
+)
+from ttfs_lab.widgets.decision_map import map_values
+from ttfs_lab.widgets.neuron_explorer import GRID
+
+
+def small_state(**kwargs):
+    settings = dict(hidden=[10], train_size=240, test_size=120, batch_size=60, epochs=2, seed=3)
+    settings.update(kwargs)
+    return LabState(**settings)
+
+
+def error_text(view):
+    return view.status.value if "ttfs-error" in view.status.value else ""
+
+
+def crossing_time(times, weights, tau_m, dt=1e-4, t_max=6.0):
+    """Brute force: first grid time where the potential reaches the threshold (c = 1)."""
+    t = np.arange(0.0, t_max, dt)
+    u = membrane_potential(torch.as_tensor(t), torch.tensor([times], dtype=torch.float64),
+                           torch.tensor(weights, dtype=torch.float64)[:, None], NeuronParams(tau_m=tau_m))[0, :, 0].numpy()
+    above = np.flatnonzero(u >= 1.0)
+    return t[above[0]] if len(above) else math.inf
+
+
+# ---------------------------------------------------------------- NeuronExplorer
+def test_explorer_builds_alone_and_matches_brute_force():
+    e = NeuronExplorer()
+    times, weights = e.state.neuron_times, e.state.neuron_weights
+    T = e.spike.x[0]
+    assert T == pytest.approx(crossing_time(times, weights, 1.0), abs=2e-4)
+    assert e.spike.visible and e.readout.value.startswith(f"<b>spike time T = {T:.3f}")
+    assert list(e.inputs.x) == times
+
+
+def test_dragging_an_input_redraws_potential_spike_and_gradients():
+    e = NeuronExplorer()
+    new = [0.5, 0.9, 1.1, 1.5]
+    e.inputs.x = np.array(new)  # what the front end does at the end of a drag
+    assert e.state.neuron_times == new
+    assert e.time_sliders[0].value == pytest.approx(0.5) and e.time_sliders[1].value == pytest.approx(0.9)
+    w = e.state.neuron_weights
+    T = crossing(new, w)
+    assert e.spike.x[0] == T and e.spike_line.x[0] == T
+    assert T == pytest.approx(crossing_time(new, w, 1.0), abs=2e-4)
+    u = membrane_potential(torch.as_tensor(GRID), torch.tensor([new], dtype=torch.float64),
+                           torch.tensor(w, dtype=torch.float64)[:, None])[0, :, 0].numpy()
+    np.testing.assert_allclose(e.potential.y, u, rtol=0, atol=1e-12)
+    # Bars: central finite differences of the spike time.
+    grad_w, grad_t = e.gradients.y
+    h = 1e-6
+    for i in range(4):
+        up, down = list(w), list(w)
+        up[i] += h
+        down[i] -= h
+        fd = (crossing(new, up) - crossing(new, down)) / (2 * h)
+        assert grad_w[i] == pytest.approx(fd, abs=1e-5)
+        tu, td = list(new), list(new)
+        tu[i] += h
+        td[i] -= h
+        fd = (crossing(tu, w) - crossing(td, w)) / (2 * h)
+        assert grad_t[i] == pytest.approx(fd, abs=1e-5)
+    # Shifting every input shifts T by the same amount: the time gradients sum to 1.
+    assert grad_t.sum() == pytest.approx(1.0, abs=1e-9)
+    assert grad_w[3] == 0.0 and grad_t[3] == 0.0  # input 4 (t = 1.5) arrives after T
+
+
+def crossing(times, weights, tau_m=1.0):
+    return float(first_spike_times(torch.tensor([times], dtype=torch.float64),
+                                   torch.tensor(weights, dtype=torch.float64)[:, None], NeuronParams(tau_m=tau_m))[0, 0])
+
+
+@pytest.mark.parametrize("tau_m", [2.0, 1.5])
+def test_ratio_control_switches_regime(tau_m):
+    e = NeuronExplorer()
+    e.ratio.value = tau_m
+    assert e.state.tau_ratio == tau_m and e.state.network.params.tau_m == tau_m
+    times, weights = e.state.neuron_times, e.state.neuron_weights
+    assert e.spike.x[0] == pytest.approx(crossing_time(times, weights, tau_m), abs=2e-4)
+    assert e.spike.x[0] == crossing(times, weights, tau_m)
+
+
+def test_silent_neuron_hides_spike_and_zeroes_bars():
+    e = NeuronExplorer()
+    for s in e.weight_sliders:
+        s.value = -3.0
+    assert not e.spike.visible and e.readout.value == "<b>no spike</b>"
+    assert np.all(e.gradients.y == 0.0)
+
+
+def test_explorer_garbage_shows_message_and_keeps_state():
+    e = NeuronExplorer()
+    before = list(e.state.neuron_times)
+    e.inputs.x = np.array([np.nan, 1.0, 1.0, 1.0])
+    assert "finite" in error_text(e)
+    assert e.state.neuron_times == before and list(e.inputs.x) == before
+    e.inputs.x = np.array([1.0, 2.0])  # a point deleted
+    assert error_text(e) and e.state.neuron_times == before
+    e.inputs.x = np.array([9.0, 0.7, 1.1, 1.5])  # dragged past the end: clamped
+    assert e.state.neuron_times[0] == 4.0 and not error_text(e)
+
+
+def test_explorer_follows_state_input_count():
+    state = LabState()
+    e = NeuronExplorer(state)
+    with state.hold_trait_notifications():
+        state.neuron_times = [0.2, 0.4]
+        state.neuron_weights = [1.5, 1.5]
+    assert len(e.time_sliders) == 2 and list(e.gradients.x) == ["1", "2"]
+    assert e.spike.x[0] == crossing([0.2, 0.4], [1.5, 1.5])
+
+
+def test_hidden_controls_by_name():
+    state = LabState(hidden_controls=["ratio"])
+    e = NeuronExplorer(state)
+    assert e.ratio.layout.display == "none"
+    e.hide("ratio", "nonexistent")
+    state.hidden_controls = []
+    assert e.ratio.layout.display is None
+
+
+# ---------------------------------------------------------------- DecisionMap
+def hand_grid(n):
+    axis = np.linspace(0, 1, n)
+    pts = [(x, y) for y in axis for x in axis]  # row-major in y, as a heat map [y, x]
+    feats = np.array([(x, y, 1 - x, 1 - y) for x, y in pts])
+    return torch.tensor(0.15 + 1.85 * feats)
+
+
+def test_decision_map_equals_network_predictions_on_the_grid():
+    state = small_state()
+    d = DecisionMap(state)  # the full 100 x 100 grid
+    out = state.network(hand_grid(100)).detach()
+    classes = out.argmin(1).numpy()
+    classes[torch.isinf(out).all(1).numpy()] = -1
+    values = d.heat.color.ravel()
+    np.testing.assert_array_equal(np.where(values == 0, -1, np.floor((values - 1) / 2)), classes)
+    # Shade: tanh(margin / (2 xi)) of the first two output spikes, from the sorted times.
+    s = np.sort(out.numpy(), axis=1)
+    margin = np.where(np.isfinite(s[:, 0]), s[:, 1] - s[:, 0], 0.0)
+    np.testing.assert_allclose(values, map_values(classes, np.tanh(margin / 0.4)), atol=1e-12)
+    features, labels = yin_yang("test", size=120)
+    np.testing.assert_array_equal(d.points.x, features[:, 0])
+    np.testing.assert_array_equal(d.points.color, labels)
+    predicted = state.network(torch.tensor(0.15 + 1.85 * features)).argmin(1).numpy()
+    assert d.accuracy == pytest.approx(np.mean(predicted == labels))
+
+
+def test_clicking_a_point_selects_the_sample_everywhere():
+    state = small_state()
+    d, m, r = DecisionMap(state, grid_size=20), MembraneView(state), RasterView(state)
+    d.points.selected = [7]
+    assert state.selected == 7
+    features, labels = yin_yang("test", size=120)
+    assert (d.marker.x[0], d.marker.y[0]) == (features[7, 0], features[7, 1])
+    times = state.network.spike_times(torch.tensor(0.15 + 1.85 * features[7:8]))
+    out = times[-1][0].detach().numpy()
+    np.testing.assert_array_equal(m.spikes.x, out[np.isfinite(out)])
+    hidden = times[1][0].detach().numpy()
+    np.testing.assert_array_equal(r.layer_marks[1].x, hidden[np.isfinite(hidden)])
+    np.testing.assert_array_equal(r.layer_marks[1].y, 4 + np.flatnonzero(np.isfinite(hidden)))
+    d.points.selected = []  # an empty selection changes nothing and raises nothing
+    d.points.selected = None
+    assert state.selected == 7 and not error_text(d)
+    d.split.value = "train"
+    assert state.split == "train" and len(d.points.x) == 240
+
+
+def test_membrane_traces_equal_the_kernel_sum():
+    state = small_state()
+    m = MembraneView(state)
+    state.selected = 3
+    x = state.data("test")[1][3:4]
+    times = [t.detach() for t in state.network.spike_times(x)]
+    hidden = torch.cat([times[1], torch.tensor([[0.9]], dtype=torch.float64)], 1)[0]  # + bias spike
+    w = state.network.layers[1].weight.detach()
+    t = torch.as_tensor(m.traces.x)
+    u = (kernel(t[:, None] - hidden[None, :]) @ w).numpy()  # e_leak = 0, g_leak = 1
+    np.testing.assert_allclose(m.traces.y, u.T, atol=1e-12)
+    m.layer.value = 1
+    m.neurons.value = "2, 5"
+    assert m.traces.labels == ["hidden 2", "hidden 5"] and m.traces.y.shape[0] == 2
+
+
+@pytest.mark.parametrize("text", ["a, b", "", "99", "-1", "0-"])
+def test_membrane_garbage_neurons_show_message(text):
+    m = MembraneView(small_state())
+    before = m.traces.y.copy()
+    m.neurons.value = text
+    assert error_text(m)
+    np.testing.assert_array_equal(m.traces.y, before)
+
+
+def test_raster_batch_view_counts_every_spike():
+    state = small_state()
+    r = RasterView(state, batch_size=50)
+    r.show_batch.value = True
+    times = state.network.spike_times(state.data("test")[1][:50])
+    n = sum(int(torch.isfinite(t).sum()) for t in times)
+    assert len(r.batch.x) == n and r.batch_figure.layout.display is None
+    out = times[-1].detach().numpy()
+    np.testing.assert_array_equal(np.sort(r.batch.x[r.batch.y >= 14]), np.sort(out[np.isfinite(out)]))
+
+
+# ---------------------------------------------------------------- TrainingPanel
+def test_step_trains_one_batch_and_views_follow():
+    state = small_state()
+    panel, d = TrainingPanel(state), DecisionMap(state, grid_size=30)
+    before = [w.clone() for w in state.network.weights()]
+    panel.buttons["step"].click()
+    assert not error_text(panel)
+    assert state.history["step"] == [1] and len(panel.loss_line.y) == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, state.network.weights()))
+    out = state.network(hand_grid(30)).detach()
+    np.testing.assert_array_equal(np.floor((d.heat.color.ravel() - 1) / 2), out.argmin(1).numpy())
+
+
+def test_play_runs_in_background_and_finishes():
+    state = small_state()
+    panel, d = TrainingPanel(state), DecisionMap(state, grid_size=20)
+    panel.runner.min_interval = 0.0
+    panel.buttons["play"].click()
+    assert state.status == "running" and panel.buttons["play"].disabled
+    panel.controls["hidden"].value = "7"  # architecture is locked while training runs
+    assert "pause" in error_text(panel) and state.hidden == [10]
+    panel.runner.join(120)
+    assert state.status == "done" and panel.runner.error is None
+    h = state.history
+    assert h["epoch"] == [1, 2] and len(h["step"]) == 2 * 240 // 60
+    assert len(panel.validation_line.y) == 2 and panel.validation_line.y[-1] == h["validation_accuracy"][-1]
+    out = state.network(hand_grid(20)).detach()  # the map shows the final network
+    np.testing.assert_array_equal(np.floor((d.heat.color.ravel() - 1) / 2), out.argmin(1).numpy())
+    panel.buttons["play"].click()  # all epochs done
+    assert "epochs are done" in error_text(panel)
+    panel.controls["epochs"].value = 3
+    panel.buttons["play"].click()
+    panel.buttons["pause"].click()
+    panel.runner.join(60)
+    assert state.status in ("paused", "done")
+    panel.buttons["reset"].click()
+    assert state.history == {} and state.status == "idle" and len(panel.loss_line.x) == 0
+
+
+@pytest.mark.parametrize("name, value", [
+    ("lr", float("nan")), ("lr", -1.0), ("epochs", 0), ("batch_size", -5), ("hidden", "abc"), ("hidden", "0"),
+])
+def test_training_garbage_shows_message(name, value):
+    state = small_state()
+    panel = TrainingPanel(state)
+    before = getattr(state, name)
+    panel.controls[name].value = value
+    assert error_text(panel), (name, value)
+    assert getattr(state, name) == before
+
+
+# ---------------------------------------------------------------- save / restore / export
+def test_state_round_trip(tmp_path):
+    state = small_state(tau_ratio=2.0, split="train", selected=11, neuron_times=[0.1, 0.2, 0.3])
+    state.neuron_weights = [1.0, 2.0, 3.0]
+    panel = TrainingPanel(state)
+    panel.buttons["step"].click()
+    path = state.save(tmp_path / "lab.json")
+    restored = LabState()
+    DecisionMap(restored, grid_size=10)  # a view attached while restoring
+    restored.restore(path)
+    assert restored.settings() == state.settings()
+    assert restored.history == state.history
+    for a, b in zip(restored.network.weights(), state.network.weights()):
+        assert torch.equal(a, b)
+    assert restored.network.params == NeuronParams(tau_m=2.0)
+    # The optimizer state came along: one more step lands on the same weights.
+    panel.buttons["step"].click()
+    TrainingPanel(restored).buttons["step"].click()
+    for a, b in zip(restored.network.weights(), state.network.weights()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_export_panel_saves_loads_and_dumps_figure_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    state = small_state()
+    e = NeuronExplorer(state)
+    panel = ExportPanel(state, views=[e])
+    panel.format.value = "json"
+    panel.buttons["export"].click()
+    import json
+
+    data = json.loads((tmp_path / "figure.json").read_text())
+    assert data == json.loads(json.dumps(figure_data(e.figure)))
+    assert data["marks"][4]["x"] == [e.spike.x[0]]
+    panel.format.value = "png"
+    panel.buttons["export"].click()  # no front end here: nothing written, no error
+    assert not error_text(panel)
+    panel.buttons["save_state"].click()
+    state.neuron_times = [1.0, 1.0, 1.0, 1.0]
+    panel.buttons["load_state"].click()
+    assert state.neuron_times == [0.3, 0.7, 1.1, 1.5] and not error_text(panel)
+    (tmp_path / "junk.json").write_text("{not json")
+    panel.state_path.value = "junk.json"
+    panel.buttons["load_state"].click()
+    assert "cannot read" in error_text(panel)
+    panel.state_path.value = "missing.json"
+    panel.buttons["load_state"].click()
+    assert error_text(panel)
+
+
+def test_views_build_from_nothing():
+    for view in (MembraneView, RasterView, TrainingPanel):
+        v = view()
+        assert v.state.network.sizes == (4, 120, 3) and not error_text(v)

@@ -1,0 +1,153 @@
+"""DecisionMap: which class the network answers over the Yin-Yang plane, and how sure it is.
+
+The background is a 100 x 100 heat map of the predicted class, pale where the first two
+output spikes come close (low confidence) and saturated where one output wins by far. The
+data points lie on top (train/test toggle); clicking one selects that sample for the
+membrane and raster views.
+
+One heat map carries both class and confidence: cell value 1 + 2 k + confidence for class k
+(0 for "every output silent"), under a colour scale [grey, pale_0, full_0, pale_1, full_1,
+pale_2, full_2] whose colours sit at 0, 1, ..., 6 -- so the value runs from pale to full
+inside its class's segment.
+"""
+from __future__ import annotations
+
+import time
+
+import bqplot as bq
+import ipywidgets as widgets
+import numpy as np
+import torch
+
+from ttfs_lab.loss import accuracy
+from ttfs_lab.probe import decision_grid, margin_confidence, plane_features
+
+from .view import View
+
+GRID_SIZE = 100
+CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"]  # yin, yang, dot
+CLASS_NAMES = ["yin", "yang", "dot"]
+SILENT_COLOR = "#9e9e9e"
+
+
+def _pale(hex_color: str, amount: float = 0.85) -> str:
+    rgb = np.array([int(hex_color[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    mixed = rgb + (255.0 - rgb) * amount
+    return "#" + "".join(f"{int(round(v)):02x}" for v in mixed)
+
+
+MAP_COLORS = [SILENT_COLOR] + [c for color in CLASS_COLORS for c in (_pale(color), color)]
+
+
+def map_values(classes: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Heat-map values: 0 for silent, 1 + 2 k + confidence for class k (module docstring)."""
+    return np.where(classes < 0, 0.0, 1.0 + 2.0 * classes + np.clip(confidence, 0.0, 1.0))
+
+
+class DecisionMap(View):
+    """``DecisionMap(state=None, grid_size=100)``; redraws on every weights_version change."""
+
+    def __init__(self, state=None, grid_size: int = GRID_SIZE, **kwargs):
+        super().__init__(state, **kwargs)
+        self.grid_size = grid_size
+        self.decisions = None
+        self.recompute_seconds = float("nan")
+        axis = np.linspace(0.0, 1.0, grid_size)
+        x_sc, y_sc = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
+        sc = {"x": x_sc, "y": y_sc}
+        self.heat = bq.HeatMap(x=axis, y=axis, color=np.zeros((grid_size, grid_size)),
+                               scales={**sc, "color": bq.ColorScale(colors=MAP_COLORS, min=0.0, max=6.0)})
+        angle = np.linspace(0.0, 2.0 * np.pi, 200)
+        self.circle = bq.Lines(x=0.5 + 0.5 * np.cos(angle), y=0.5 + 0.5 * np.sin(angle), scales=sc,
+                               colors=["#333333"], stroke_width=1)
+        point_colors = bq.ColorScale(colors=CLASS_COLORS, min=0.0, max=2.0)
+        self.points = bq.Scatter(x=[0.5], y=[0.5], color=[0], scales={**sc, "color": point_colors},
+                                 default_size=18, stroke="white", stroke_width=0.6,
+                                 interactions={"click": "select"}, selected_style={"stroke": "black", "stroke-width": 2},
+                                 unselected_style={"opacity": 1.0})
+        self.marker = bq.Scatter(x=[0.5], y=[0.5], scales=sc, marker="circle", default_size=220, fill=False,
+                                 colors=["black"], stroke_width=2.5)
+        self.figure = bq.Figure(
+            marks=[self.heat, self.circle, self.points, self.marker],
+            axes=[bq.Axis(scale=x_sc, label="x"), bq.Axis(scale=y_sc, side="left", label="y")],
+            min_aspect_ratio=1, max_aspect_ratio=1, padding_x=0, padding_y=0,
+            fig_margin={"top": 10, "bottom": 40, "left": 45, "right": 10},
+            layout=widgets.Layout(width="440px", height="440px"),
+        )
+        self.figure.add_class("ttfs-decision-figure")
+        self.figures["decision_map"] = self.figure
+
+        self.split = self.add_control("split", widgets.ToggleButtons(options=["train", "test"], value=self.state.split,
+                                                                      style={"button_width": "70px"}))
+        self.show_points = self.add_control("points", widgets.Checkbox(value=True, description="data points", indent=False))
+        self.readout = widgets.HTML()
+        self.readout.add_class("ttfs-map-readout")
+        legend = " ".join(f'<span style="color:{c}">■</span> {n}' for c, n in zip(CLASS_COLORS, CLASS_NAMES))
+        self.legend = widgets.HTML(f"{legend} &nbsp; pale = undecided (first two outputs close)")
+
+        self.split.observe(self.guard(self._on_split), names="value")
+        self.show_points.observe(self.guard(self._on_show_points), names="value")
+        self.points.observe(self.guard(self._on_click), names="selected")
+        self.state.observe(self.guard(self._on_weights), names="weights_version")
+        self.state.observe(self.guard(self._on_data), names=["split", "train_size", "test_size"])
+        self.state.observe(self.guard(self._on_selected), names="selected")
+        self.children = [self.figure, widgets.HBox([self.split, self.show_points]), self.legend, self.readout, self.status]
+        self.guard(self._on_data)()
+        self.guard(self.redraw)()
+
+    # ------------------------------------------------------------ user actions -> state
+    def _on_split(self, change):
+        self.state.split = change["new"]
+
+    def _on_show_points(self, change):
+        self.points.visible = self.marker.visible = change["new"]
+
+    def _on_click(self, change):
+        picked = change["new"]
+        if picked is None or len(picked) == 0:
+            return  # selection cleared: keep the current sample
+        self.state.selected = int(picked[-1])
+
+    # ------------------------------------------------------------ state -> marks
+    def _on_weights(self, change=None):
+        self.redraw()
+
+    def _on_data(self, change=None):
+        features, _, labels = self.state.data(self.state.split)
+        self.split.value = self.state.split
+        with self.points.hold_sync():
+            self.points.selected = None
+            self.points.x, self.points.y, self.points.color = features[:, 0], features[:, 1], labels
+        self._on_selected()
+        if change is not None:
+            self._update_accuracy()
+
+    def _on_selected(self, change=None):
+        features, _, _ = self.state.sample()
+        with self.marker.hold_sync():
+            self.marker.x, self.marker.y = [features[0]], [features[1]]
+
+    def redraw(self):
+        """Recompute the decisions on the grid (core) and refill the heat map in place."""
+        started = time.perf_counter()
+        with self.state.lock:
+            self.decisions = decision_grid(self.state.network, self.grid_size, forward=self.state.forward)
+        confidence = margin_confidence(self.decisions.margin)
+        values = map_values(self.decisions.classes, confidence).reshape(self.grid_size, self.grid_size)
+        self.heat.color = values
+        self.recompute_seconds = time.perf_counter() - started
+        self._update_accuracy()
+        self.clear_message()
+
+    def _update_accuracy(self):
+        _, times, labels = self.state.data(self.state.split)
+        with self.state.lock, torch.no_grad():
+            output = self.state.forward(self.state.network, times)
+        self.accuracy = accuracy(output, labels)
+        self.readout.value = (f"{self.state.split} accuracy <b>{100 * self.accuracy:.1f} %</b> "
+                              f"({len(labels)} points) · map computed in {1e3 * self.recompute_seconds:.0f} ms")
+
+    @staticmethod
+    def grid_features(grid_size: int = GRID_SIZE) -> np.ndarray:
+        """The plane's grid points (x, y, 1-x, 1-y), in the heat map's [y, x] row order."""
+        return plane_features(grid_size)

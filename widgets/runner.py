@@ -1,0 +1,155 @@
+"""TrainingRunner: trains the state's network in a background thread, so the kernel stays free.
+
+The worker loop calls Trainer.train_batch() under ``state.lock`` (views read the network under
+the same lock, so they never see a half-applied optimizer step). The trainer's event callback
+only records; every so often it *publishes* -- copies the record into ``state.history`` and
+bumps ``state.weights_version`` -- and the views redraw, in this thread, right there.
+
+Throttling: after a publish that took ``cost`` seconds the next one waits at least
+max(min_interval, cost * (1 - f) / f), so drawing takes at most a fraction f (default 20 %)
+of the time. ``draw_seconds`` / ``train_seconds`` measure what it really cost.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+from ttfs_lab.train import Trainer
+
+def _warm_up():
+    import torch
+
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+HISTORY_KEYS = ("step", "loss", "accuracy", "epoch", "epoch_step", "validation_accuracy")
+
+
+class TrainingRunner:
+    def __init__(self, state, min_interval: float = 0.5, max_draw_fraction: float = 0.2):
+        if not 0 < max_draw_fraction < 1:
+            raise ValueError(f"max_draw_fraction must lie in (0, 1), got {max_draw_fraction!r}")
+        self.state = state
+        self.min_interval = min_interval
+        self.max_draw_fraction = max_draw_fraction
+        self.thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.draw_seconds = self.train_seconds = 0.0
+        self.publishes = 0
+        self._stop = threading.Event()
+        self._record = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
+        self._next_publish = 0.0
+        self._drawn_in_batch = 0.0  # publish time spent inside the current train_batch()
+        self._publishing = False
+        state.observe(self._on_history_reset, names="history")
+        # The first torch optimizer pulls in torch._dynamo: seconds of imports. Do them now,
+        # off the kernel's thread, rather than when the user first presses play or step.
+        threading.Thread(target=_warm_up, name="ttfs-lab-warm-up", daemon=True).start()
+
+    # ------------------------------------------------------------ control (main thread)
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self):
+        """Train in the background until state.epochs epochs are done or pause()."""
+        if self.running:
+            return
+        trainer = self.trainer()
+        if self.epochs_left() <= 0:
+            raise ValueError(f"all {self.state.epochs} epochs are done: raise 'epochs' or reset")
+        self._stop.clear()
+        self.error = None
+        self.state.status = "running"
+        self.thread = threading.Thread(target=self._work, args=(trainer,), name="ttfs-lab-training", daemon=True)
+        self.thread.start()
+
+    def pause(self, wait: float | None = None):
+        """Stop after the current batch; ``wait`` seconds to join the thread (None: don't)."""
+        self._stop.set()
+        if wait is not None and self.thread is not None:
+            self.thread.join(wait)
+
+    def step(self):
+        """One batch in the calling thread (when not running), then publish."""
+        if self.running:
+            raise ValueError("training is running: pause it first to step batch by batch")
+        trainer = self.trainer()
+        with self.state.lock:
+            trainer.train_batch()
+        self.publish()
+        if self.state.status != "done":
+            self.state.status = "paused"
+
+    def reset(self):
+        self.pause(wait=30.0)
+        self.state.reset()
+
+    def join(self, timeout: float | None = None):
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    # ------------------------------------------------------------ trainer
+    def trainer(self) -> Trainer:
+        """The state's trainer, (re)built when the settings it was made with changed; a new
+        one continues from the current weights with a fresh optimizer."""
+        state = self.state
+        config = state.config()
+        trainer = state.trainer
+        if trainer is None or trainer.network is not state.network or trainer.config.replace(epochs=config.epochs) != config:
+            trainer = Trainer(config, network=state.network, data=state.splits(), progress=False)
+            state.trainer = trainer
+        if self._on_event not in trainer.callbacks:
+            trainer.callbacks.append(self._on_event)
+        return trainer
+
+    def epochs_left(self) -> int:
+        return self.state.epochs - len(self._record["epoch"])
+
+    # ------------------------------------------------------------ worker thread
+    def _work(self, trainer):
+        try:
+            while not self._stop.is_set() and self.epochs_left() > 0:
+                started = time.perf_counter()
+                with self.state.lock:
+                    trainer.train_batch()  # the callback below may publish (and draw) inside
+                self.train_seconds += time.perf_counter() - started - self._drawn_in_batch
+                self._drawn_in_batch = 0.0
+        except Exception as error:  # shown by the panel; a thread must not die silently
+            self.error = f"training stopped: {type(error).__name__}: {error}"
+        finally:
+            self.publish()
+            self.state.status = "done" if self.epochs_left() <= 0 else "paused"
+
+    def _on_event(self, event):
+        r = self._record
+        if event.kind == "batch":
+            r["step"].append(len(r["step"]) + 1)
+            r["loss"].append(event.loss)
+            r["accuracy"].append(event.accuracy)
+        else:
+            r["epoch"].append(len(r["epoch"]) + 1)
+            r["epoch_step"].append(len(r["step"]))
+            r["validation_accuracy"].append(event.accuracy)
+        if threading.current_thread() is self.thread and time.perf_counter() >= self._next_publish:
+            self._drawn_in_batch += self.publish()
+
+    def publish(self) -> float:
+        """Copy the record into the state and let the views redraw; returns the seconds taken."""
+        started = time.perf_counter()
+        self._publishing = True
+        try:
+            self.state.history = {key: list(values) for key, values in self._record.items()}
+            self.state.weights_changed()
+        finally:
+            self._publishing = False
+        cost = time.perf_counter() - started
+        self.draw_seconds += cost
+        self.publishes += 1
+        f = self.max_draw_fraction
+        self._next_publish = time.perf_counter() + max(self.min_interval, cost * (1 - f) / f)
+        return cost
+
+    def _on_history_reset(self, change):
+        if not self._publishing:  # reset() or restore(): start from what the state holds
+            self._record = {key: list(change["new"].get(key, [])) for key in HISTORY_KEYS}
