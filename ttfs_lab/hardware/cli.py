@@ -1,0 +1,126 @@
+"""The train command's hardware options, and the session that evaluates on the emulated chip.
+
+    python -m ttfs_lab train yinyang --hardware bss2 --in-the-loop --out DIR
+    python -m ttfs_lab train yinyang --hardware bss2 --chip-id 3          # ideal training, chip test
+    python -m ttfs_lab train yinyang --hardware bss2 --in-the-loop --init ideal/checkpoint.pt --epochs 30
+
+With --hardware (other than ideal) or --in-the-loop, ``test_accuracy`` in metrics.json is
+measured on the emulated chip; metrics.json then also holds ``test_accuracy_ideal`` (the same
+weights in the ideal model) and a ``hardware`` record (profile, chip id, mapping, run report).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from .bss2 import BrainScaleS2
+from .in_the_loop import InTheLoop, clamp_to_hardware
+from .model import PROFILES
+
+
+def _chip_id(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def _multiplex(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def add_arguments(parser):
+    group = parser.add_argument_group("emulated hardware (BrainScaleS-2)")
+    group.add_argument("--hardware", choices=sorted(PROFILES), default=None,
+                       help="run on the emulated chip with this profile: bss2 (calibrated), uncalibrated, "
+                            "noisy, ideal. Without --in-the-loop: train ideally, test on the chip")
+    group.add_argument("--in-the-loop", action="store_true",
+                       help="train on the chip: forward measured there, ideal gradients at the measured "
+                            "times (default profile bss2)")
+    group.add_argument("--chip-id", type=_chip_id, default=0, help="which chip (seeds its fixed pattern; default 0)")
+    group.add_argument("--multiplex", type=_multiplex, default=5,
+                       help="how often each input is sent to the chip (default 5, as on the paper's setup)")
+    group.add_argument("--init", type=Path, default=None,
+                       help="start from the weights of this checkpoint (e.g. an ideally trained network "
+                            "to fine-tune in the loop)")
+
+
+class HardwareSession:
+    """Holds the chip for one train command; evaluates on it and reports what it did."""
+
+    def __init__(self, trainer, profile_key: str = "bss2", chip_id: int = 0, multiplex: int = 5,
+                 in_the_loop: bool = False, init: Path | None = None):
+        self.trainer = trainer
+        self.profile_key = profile_key
+        self.in_the_loop = in_the_loop
+        self.chip = BrainScaleS2(profile_key, chip_id=chip_id, multiplex=multiplex)
+        self.mapping = self.chip.map(trainer.network)  # a network that does not fit fails here
+        if init is not None:
+            load_initial_weights(trainer.network, init)
+        if in_the_loop:
+            trainer.substrate = InTheLoop(self.chip)
+            clamp_to_hardware(self.chip, trainer.network)
+        self.test_report = None
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "test"):
+        """(loss, accuracy) measured on the emulated chip."""
+        from ..loss import accuracy, spike_time_loss
+
+        x, y = self.trainer.data[split]
+        output = self.chip.run(self.trainer.network, x)[-1]
+        if split == "test":
+            self.test_report = self.chip.last_report
+        return spike_time_loss(output, y, self.trainer.config.loss).item(), accuracy(output, y)
+
+    @torch.no_grad()
+    def ideal_accuracy(self, split: str = "test") -> float:
+        from ..loss import accuracy
+
+        x, y = self.trainer.data[split]
+        return accuracy(self.trainer.network(x), y)
+
+    def metrics(self) -> dict:
+        m = self.mapping
+        record = {
+            "profile": self.profile_key,
+            "name": self.chip.model.name,
+            "chip_id": self.chip.chip_id,
+            "multiplex": self.chip.multiplex,
+            "in_the_loop": self.in_the_loop,
+            "mapping": {
+                "neuron_circuits": m.circuits,
+                "rows_per_neuron": [layer.rows_per_neuron for layer in m.layers],
+                "circuits_per_neuron": [layer.circuits_per_neuron for layer in m.layers],
+            },
+            "runs_total": {
+                "samples": self.chip.total["samples"],
+                "hardware_time_us_estimate": self.chip.total["hardware_time_us"],
+                "energy_uJ_estimate": self.chip.total["energy_uj"],
+            },
+        }
+        if self.test_report is not None:
+            record["test_run"] = self.test_report.to_dict()
+        return {"test_accuracy_ideal": self.ideal_accuracy("test"), "hardware": record}
+
+
+def load_initial_weights(network, path: Path):
+    from .. import checkpoint
+
+    source, _ = checkpoint.load(path)
+    if tuple(source.sizes) != tuple(network.sizes):
+        raise ValueError(f"--init {path}: network {source.sizes} does not match the configured {network.sizes}")
+    with torch.no_grad():
+        for layer, w in zip(network.layers, source.weights()):
+            layer.weight.copy_(w.to(layer.weight.dtype))
+
+
+def session_from_args(args, trainer) -> HardwareSession:
+    profile_key = args.hardware or "bss2"
+    return HardwareSession(trainer, profile_key, chip_id=args.chip_id, multiplex=args.multiplex,
+                           in_the_loop=args.in_the_loop, init=args.init)
