@@ -1,7 +1,8 @@
-"""Command line: ``python -m ttfs_lab train|evaluate ...``.
+"""Command line: ``python -m ttfs_lab train|evaluate|robustness ...``.
 
 Outputs are stable (scripts rely on them): ``train --out DIR`` writes DIR/checkpoint.pt and
-DIR/metrics.json; ``evaluate CHECKPOINT`` ends with the line ``test_accuracy=0.9620``.
+DIR/metrics.json; ``evaluate CHECKPOINT`` ends with the line ``test_accuracy=0.9620``;
+``robustness --out DIR`` writes DIR/robustness.json.
 """
 from __future__ import annotations
 
@@ -46,7 +47,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="test accuracy of a checkpoint",
                               description="Evaluate a checkpoint on its data set's test split.")
     evaluate.add_argument("checkpoint", type=Path)
+    _add_robustness_command(sub)
     return parser
+
+
+def _add_robustness_command(sub):
+    """``robustness``: the hardware robustness study (ttfs_lab.experiments.robustness)."""
+    try:
+        from .experiments.robustness import add_parser
+    except ImportError:
+        return
+    add_parser(sub)
 
 
 def _add_hardware_arguments(parser):
@@ -128,6 +139,10 @@ def cmd_train(args) -> int:
 
 def _hardware_session(args, trainer):
     if getattr(args, "hardware", None) in (None, "ideal") and not getattr(args, "in_the_loop", False):
+        if getattr(args, "init", None) is not None:  # --init alone: ideal training from these weights
+            from .hardware.cli import load_initial_weights
+
+            load_initial_weights(trainer.network, args.init)
         return None
     from .hardware.cli import session_from_args
 
@@ -151,6 +166,12 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from .experiments.robustness import run_from_args
+
+    return run_from_args(args)
+
+
 def _write_json_atomic(path: Path, data: dict):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as f:
@@ -161,7 +182,7 @@ def _write_json_atomic(path: Path, data: dict):
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"train": cmd_train, "evaluate": cmd_evaluate}
+    commands = {"train": cmd_train, "evaluate": cmd_evaluate, "robustness": cmd_robustness}
     try:
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:

@@ -1,0 +1,1 @@
+"""Experiments built on the core (each a module with a run function and a CLI subcommand)."""

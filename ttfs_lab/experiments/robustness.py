@@ -1,0 +1,208 @@
+"""Robustness study: what each hardware distortion does to a Yin-Yang network, and how much
+hardware-in-the-loop training wins back (the shape of the paper's hardware findings).
+
+For every distortion and strength:
+  * "ideal":       the ideally trained network, evaluated under that distortion alone
+                   (mean over ``seeds`` chips / noise streams);
+  * "in-the-loop": the same network fine-tuned for ``finetune_epochs`` with that distortion
+                   in the loop (forward distorted, ideal gradients at the measured times),
+                   then tested on the same emulated substrate (same fixed pattern).
+The row ("none", 0) is the control: the ideal network as is, and fine-tuned for the same
+epochs without distortion (so "in-the-loop" gains are not just "more training").
+
+    python -m ttfs_lab robustness --out DIR [--quick] [--network CHECKPOINT]
+
+writes DIR/robustness.json, a list of records
+    {"distortion", "strength", "trained": "ideal" | "in-the-loop", "test_accuracy", ...},
+rewritten after every record (atomic), and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ..loss import accuracy
+
+# Strengths of the full study (units: see each distortion's docstring). BrainScaleS-2's
+# calibrated values are among them (1/30, 2.1, 0.08, 0.03, 0.04, 0.01).
+FULL = {
+    "weight_quantization": [1 / 30, 0.1, 0.25, 0.5],
+    "weight_clipping": [4.0, 2.1, 1.5, 1.0],
+    "threshold_mismatch": [0.08, 0.2, 0.4],
+    "time_constant_mismatch": [0.03, 0.1, 0.2],
+    "dead_neurons": [0.1, 0.3],
+    "threshold_noise": [0.04, 0.1, 0.2],
+    "output_jitter": [0.01, 0.1, 0.3],
+    "input_noise": [0.1, 0.3],
+    "spike_loss": [0.05, 0.2],
+}
+QUICK = {
+    "weight_quantization": [0.25],
+    "weight_clipping": [1.5],
+    "threshold_mismatch": [0.2],
+    "time_constant_mismatch": [0.1],
+    "threshold_noise": [0.1],
+}
+
+
+def _model(name: str, strength: float, seed: int):
+    from ..hardware import HardwareModel, make
+
+    if name == "none":
+        return HardwareModel("none", ())
+    return HardwareModel(f"{name}={strength:g}", (make(name, strength, seed),))
+
+
+@torch.no_grad()
+def evaluate_under(network, data, name: str, strength: float, seed: int) -> float:
+    from ..hardware import Emulator
+
+    x, y = data["test"]
+    return accuracy(Emulator(_model(name, strength, seed)).run(network, x)[-1], y)
+
+
+def finetune_in_the_loop(network, data, name, strength, seed, config):
+    """(test accuracy on the same substrate, seconds) after fine-tuning a copy in the loop."""
+    from ..hardware import Emulator, InTheLoop
+    from ..train import Trainer
+
+    net = copy.deepcopy(network)
+    emulator = Emulator(_model(name, strength, seed))
+    substrate = InTheLoop(emulator)
+    substrate.after_update(net)  # clipping: start inside the representable range
+    started = time.perf_counter()
+    trainer = Trainer(config, network=net, data=data, progress=False, substrate=substrate)
+    trainer.run()
+    with torch.no_grad():
+        x, y = data["test"]
+        acc = accuracy(emulator.run(net, x)[-1], y)
+    return acc, time.perf_counter() - started
+
+
+def run_study(network, data, strengths: dict, finetune_config, seeds=(0, 1, 2), loop_seed: int = 0,
+              out: Path | None = None, log=print) -> list[dict]:
+    """The study (module docstring); returns the records (and keeps out/robustness.json current)."""
+    records = []
+
+    def add(record):
+        records.append(record)
+        if out is not None:
+            write_json_atomic(out / "robustness.json", records)
+        log(_row(record))
+
+    conditions = [("none", 0.0)] + [(name, s) for name, values in strengths.items() for s in values]
+    for name, strength in conditions:
+        accs = [evaluate_under(network, data, name, strength, seed) for seed in seeds]
+        add({"distortion": name, "strength": strength, "trained": "ideal", "test_accuracy": _mean(accs),
+             "test_accuracy_std": _std(accs), "seeds": list(seeds)})
+    for name, strength in conditions:
+        acc, seconds = finetune_in_the_loop(network, data, name, strength, loop_seed, finetune_config)
+        add({"distortion": name, "strength": strength, "trained": "in-the-loop", "test_accuracy": acc,
+             "seeds": [loop_seed], "finetune_epochs": finetune_config.epochs, "finetune_lr": finetune_config.lr,
+             "seconds": seconds})
+    return records
+
+
+def table(records) -> str:
+    """Markdown table: one row per (distortion, strength), ideal vs in-the-loop accuracy."""
+    rows = {}
+    for r in records:
+        key = (r["distortion"], r["strength"])
+        rows.setdefault(key, {})[r["trained"]] = r
+    lines = ["| distortion | strength | trained ideally | fine-tuned in the loop |", "|---|---|---|---|"]
+    for (name, strength), by in rows.items():
+        ideal, loop = by.get("ideal"), by.get("in-the-loop")
+        ideal_text = "" if ideal is None else f"{100 * ideal['test_accuracy']:.1f} %" + (
+            f" ± {100 * ideal['test_accuracy_std']:.1f}" if ideal.get("test_accuracy_std") else "")
+        loop_text = "" if loop is None else f"{100 * loop['test_accuracy']:.1f} %"
+        lines.append(f"| {name} | {strength:.4g} | {ideal_text} | {loop_text} |")
+    return "\n".join(lines)
+
+
+def _row(r) -> str:
+    return f"{r['distortion']:>24} {r['strength']:<8.4g} {r['trained']:<12} test_accuracy={r['test_accuracy']:.4f}"
+
+
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _std(values):
+    m = _mean(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+
+
+def write_json_atomic(path: Path, data):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- command line
+def add_parser(sub):
+    p = sub.add_parser("robustness", help="accuracy under each hardware distortion, trained ideally and in the loop",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for robustness.json")
+    p.add_argument("--quick", action="store_true", help="a small, fast version (smoke test; accuracies are low)")
+    p.add_argument("--network", type=Path, default=None,
+                   help="checkpoint of an ideally trained Yin-Yang network (default: train one, saved as DIR/ideal.pt)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of ideal training (default 300; quick: 3)")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="in-the-loop epochs per condition (default 20; quick: 1)")
+    p.add_argument("--lr", type=float, default=0.002, help="learning rate of the in-the-loop fine-tuning (default 0.002)")
+    p.add_argument("--seeds", type=int, default=None, help="chips/noise streams averaged per ideal evaluation (default 3; quick: 1)")
+    p.add_argument("--distortions", nargs="+", default=None, help="only these distortions")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def run_from_args(args) -> int:
+    from .. import checkpoint
+    from ..train import Trainer, load_splits, preset
+
+    torch.set_num_threads(1)  # small tensors: a second thread only adds contention
+    quick = args.quick
+    strengths = dict(QUICK if quick else FULL)
+    if args.distortions:
+        from ..hardware import DISTORTIONS
+
+        unknown = [d for d in args.distortions if d not in DISTORTIONS]
+        if unknown:
+            raise ValueError(f"unknown distortions {unknown}; choose from {', '.join(DISTORTIONS)}")
+        strengths = {d: (FULL[d] if not quick else QUICK.get(d, FULL[d][:1])) for d in args.distortions}
+    for name, value in (("--epochs", args.epochs), ("--finetune-epochs", args.finetune_epochs), ("--seeds", args.seeds)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if not args.lr > 0:
+        raise ValueError(f"--lr must be positive, got {args.lr}")
+    data = load_splits("yin_yang", torch.float64)
+    if quick:  # a fifth of the training set keeps the smoke test to about a minute
+        data = dict(data, train=(data["train"][0][:1000], data["train"][1][:1000]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    if args.network is not None:
+        network, _ = checkpoint.load(args.network)
+        if network.sizes[0] != 4 or network.sizes[-1] != 3:
+            raise ValueError(f"{args.network} is not a Yin-Yang network (sizes {network.sizes})")
+    else:
+        epochs = args.epochs or (3 if quick else 300)
+        trainer = Trainer(preset("paper", epochs=epochs), data=data, progress=not args.no_progress)
+        trainer.run()
+        trainer.save(args.out / "ideal.pt")
+        network = trainer.network
+    finetune = preset("paper", epochs=args.finetune_epochs or (1 if quick else 20), lr=args.lr)
+    seeds = tuple(range(args.seeds or (1 if quick else 3)))
+    records = run_study(network, data, strengths, finetune, seeds=seeds, out=args.out)
+    print(table(records))
+    print(f"records={len(records)} seconds_total={time.perf_counter() - started:.1f}")
+    print(f"wrote {args.out / 'robustness.json'}")
+    return 0
