@@ -145,3 +145,32 @@ def layer_potentials(network: TTFSNetwork, input_times, layer: int, neurons, gri
     grid = torch.as_tensor(np.asarray(grid, dtype=np.float64), dtype=network.dtype)
     potentials = membrane_potential(grid, inputs, target.weight[:, neurons], target.params)[0]
     return potentials.numpy(), layer_times[layer][0, neurons].numpy()
+
+
+def synapse_array(chip, network) -> np.ndarray:
+    """The signed 6-bit synapse values of ``network`` mapped onto an emulated BrainScaleS-2
+    (ttfs_lab.hardware.BrainScaleS2), as one image [256 synapse rows, 512 neuron circuits];
+    nan where a synapse or circuit is unused.
+
+    Placement (the emulator's resource model, not the real chip's router): neurons take
+    circuits in order, layer after layer. In a neuron's column, copy j of input i sits in
+    rows 2 (j N + i) (excitatory, shown as +value) and 2 (j N + i) + 1 (inhibitory, shown as
+    -value); a neuron needing more than 256 rows continues in the next circuit.
+    Raises ttfs_lab.hardware.MappingError if the network does not fit.
+    """
+    from .hardware import bss2
+
+    mapping = chip.map(network)
+    rows_per_circuit = bss2.ROWS_PER_CIRCUIT
+    image = np.full((rows_per_circuit, bss2.NEURON_CIRCUITS), np.nan)
+    column = 0
+    for layer, h in zip(mapping.layers, chip.hardware_weights(network)):
+        excitatory, inhibitory = bss2.synapse_rows(h, layer.multiplex)  # [k, N, M] each
+        k, n, m = excitatory.shape
+        rows = torch.stack([excitatory, -inhibitory], dim=2).reshape(k * n * 2, m).numpy()
+        for part in range(layer.circuits_per_neuron):
+            block = rows[part * rows_per_circuit:(part + 1) * rows_per_circuit]
+            # Circuit `part` of neuron j is column column + j * circuits_per_neuron + part.
+            image[:len(block), column + part:column + m * layer.circuits_per_neuron:layer.circuits_per_neuron] = block
+        column += m * layer.circuits_per_neuron
+    return image

@@ -7,8 +7,10 @@
 
 Views draw and forward user actions; the numbers come from ttfs_lab (ttfs_lab.probe).
 """
+from .chip_view import ChipView
 from .decision_map import DecisionMap
 from .export import ExportPanel, figure_data, save_figure
+from .hardware_panel import HardwarePanel
 from .membrane import MembraneView
 from .neuron_explorer import NeuronExplorer
 from .raster import RasterView
@@ -18,6 +20,6 @@ from .training_panel import TrainingPanel
 from .view import View
 
 __all__ = [
-    "DecisionMap", "ExportPanel", "LabState", "MembraneView", "NeuronExplorer", "RasterView",
+    "ChipView", "DecisionMap", "ExportPanel", "HardwarePanel", "LabState", "MembraneView", "NeuronExplorer", "RasterView",
     "TrainingPanel", "TrainingRunner", "View", "figure_data", "save_figure",
 ]

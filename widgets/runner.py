@@ -11,15 +11,30 @@ of the time. ``draw_seconds`` / ``train_seconds`` measure what it really cost.
 """
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 
+from ttfs_lab.hardware import InTheLoop
+from ttfs_lab.hardware.in_the_loop import clamp_to_hardware
 from ttfs_lab.train import Trainer
 
 def _warm_up():
     import torch
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
+_RUNNERS = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all():
+    """At interpreter exit, end training threads between batches: a daemon thread killed
+    inside torch aborts the process."""
+    for runner in list(_RUNNERS):
+        runner.pause(wait=60.0)
 
 
 HISTORY_KEYS = ("step", "loss", "accuracy", "epoch", "epoch_step", "validation_accuracy")
@@ -42,9 +57,18 @@ class TrainingRunner:
         self._drawn_in_batch = 0.0  # publish time spent inside the current train_batch()
         self._publishing = False
         state.observe(self._on_history_reset, names="history")
+        _RUNNERS.add(self)
         # The first torch optimizer pulls in torch._dynamo: seconds of imports. Do them now,
         # off the kernel's thread, rather than when the user first presses play or step.
-        threading.Thread(target=_warm_up, name="ttfs-lab-warm-up", daemon=True).start()
+        threading.Thread(target=_warm_up, name="ttfs-lab-warm-up").start()
+
+    @classmethod
+    def for_state(cls, state) -> "TrainingRunner":
+        """The one runner of a LabState (shared by the training and hardware panels)."""
+        runner = getattr(state, "_runner", None)
+        if runner is None:
+            runner = state._runner = cls(state)
+        return runner
 
     # ------------------------------------------------------------ control (main thread)
     @property
@@ -101,6 +125,10 @@ class TrainingRunner:
             state.trainer = trainer
         if self._on_event not in trainer.callbacks:
             trainer.callbacks.append(self._on_event)
+        trainer.substrate = state.training_substrate()
+        if isinstance(trainer.substrate, InTheLoop):
+            with state.lock:  # start inside the weight range the chip can hold
+                clamp_to_hardware(trainer.substrate.hardware, trainer.network)
         return trainer
 
     def epochs_left(self) -> int:

@@ -22,7 +22,10 @@ from traitlets import Any, Bool, Dict, Enum, Float, HasTraits, Instance, Int, Li
 
 from ttfs_lab import NeuronParams, TTFSNetwork, checkpoint
 from ttfs_lab.data import encode, yin_yang
+from ttfs_lab.hardware import map_network
 from ttfs_lab.train import TrainConfig
+
+from . import substrate as hw_settings
 
 SETTINGS = (
     "hidden", "tau_ratio", "seed", "lr", "epochs", "batch_size", "train_size", "test_size",
@@ -64,7 +67,7 @@ class LabState(HasTraits):
     neuron_times = List(Float(), default_value=[0.3, 0.7, 1.1, 1.5])
     neuron_weights = List(Float(), default_value=[2.0, 1.6, 1.2, -0.8])
     # Hardware profile: {"distortions": {name: strength}, "emulated": bool, "preset": str}
-    hardware = Dict()
+    hardware = Dict(help="hardware settings, see widgets.substrate (empty: the ideal model)")
     # Controls a lesson hides, by name (each view lists its names in view.controls)
     hidden_controls = List(Unicode())
 
@@ -84,9 +87,13 @@ class LabState(HasTraits):
         self.lock = threading.RLock()
         self._data_cache = {}
         self._quiet = False  # set while restore() applies settings one by one
+        self._next_substrate = None
+        self._runner = None  # widgets.runner.TrainingRunner.for_state
         super().__init__(**kwargs)
         if self.network is None:
             self.network = self.new_network()
+        if self.hardware and self.substrate is None:  # hardware given to the constructor
+            self.substrate = hw_settings.build(self.hardware, self.network)
 
     # ----------------------------------------------------------------- derived
     @property
@@ -195,9 +202,35 @@ class LabState(HasTraits):
             value = list(value)
             if not value or any(h < 1 for h in value):
                 raise SettingError(f"hidden layer sizes must be positive integers, got {value}")
+        if name == "hidden" and hw_settings.complete(self.hardware)["emulated"]:
+            try:
+                map_network((4, *value, 3), hw_settings.complete(self.hardware)["multiplex"])
+            except ValueError as error:
+                raise SettingError(f"hidden: {error}") from None
         if name == "tau_ratio" and not (math.isfinite(value) and value > 0):
             raise SettingError(f"tau_ratio must be a positive number, got {value!r}")
         return value
+
+    @validate("hardware")
+    def _check_hardware(self, proposal):
+        old, new = hw_settings.complete(self.hardware), proposal["value"]
+        try:
+            new = hw_settings.complete(new)
+            if self.status == "running" and (old["in_the_loop"] or new["in_the_loop"]) and old != new:
+                raise ValueError("pause training before changing the hardware it trains on")
+            self._next_substrate = hw_settings.build(new, self.network) if self.network is not None else None
+        except ValueError as error:
+            raise SettingError(str(error)) from None
+        return new
+
+    @observe("hardware")
+    def _hardware_changed(self, change):
+        with self.lock:
+            self.substrate = self._next_substrate
+
+    def training_substrate(self):
+        """What a Trainer's forward pass should run on (ttfs_lab.hardware.InTheLoop or ideal)."""
+        return hw_settings.for_training(self.hardware, self.substrate)
 
     @observe(*_ARCHITECTURE)
     def _architecture_changed(self, change):
@@ -259,7 +292,7 @@ class LabState(HasTraits):
             self._quiet = True  # no rebuilds while settings arrive one by one
             try:
                 for name in SETTINGS:
-                    if name in settings and name != "selected":
+                    if name in settings and name not in ("selected", "hardware"):
                         setattr(self, name, settings[name])
                 self.selected = settings.get("selected", 0)
             finally:
@@ -271,6 +304,7 @@ class LabState(HasTraits):
                 self.trainer = Trainer.load(weights, data=self.splits(), progress=False)
                 network = self.trainer.network
             self.network = network
+            self.hardware = settings.get("hardware", {})  # checked against the restored network
             self.history = doc.get("history", {})
             self.status = "idle"
             self.weights_changed()

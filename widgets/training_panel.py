@@ -35,7 +35,7 @@ class TrainingPanel(View):
 
     def __init__(self, state=None, runner: TrainingRunner | None = None, **kwargs):
         super().__init__(state, **kwargs)
-        self.runner = runner if runner is not None else TrainingRunner(self.state)
+        self.runner = runner if runner is not None else TrainingRunner.for_state(self.state)
         self.buttons = {
             "play": _button("play", "play", "train in the background"),
             "pause": _button("pause", "pause", "stop after the current batch"),

@@ -1,0 +1,124 @@
+"""HardwarePanel and ChipView, driven headlessly; numbers checked against ttfs_lab.hardware
+evaluated here on its own (deterministic distortions only, so results must match exactly)."""
+import numpy as np
+import pytest
+import torch
+
+from ttfs_lab.hardware import (
+    BrainScaleS2, Emulator, HardwareModel, InTheLoop, ThresholdMismatch, WeightQuantization, hardware_weights,
+)
+from ttfs_lab.loss import accuracy
+from ttfs_lab.widgets import ChipView, HardwarePanel, LabState, TrainingPanel
+from ttfs_lab.widgets.substrate import preset_distortions
+
+
+def small_state(**kwargs):
+    settings = dict(hidden=[12], train_size=120, test_size=60, batch_size=60, epochs=1, seed=5)
+    settings.update(kwargs)
+    return LabState(**settings)
+
+
+def error_text(view):
+    return view.status.value if "ttfs-error" in view.status.value else ""
+
+
+def test_switches_set_the_substrate_and_accuracy_matches_an_independent_emulator():
+    state = small_state()
+    panel = HardwarePanel(state)
+    assert panel.wait() and state.substrate is None
+    panel.switches["threshold_mismatch"].value = True
+    panel.strengths["threshold_mismatch"].value = 0.3
+    panel.switches["weight_quantization"].value = True
+    panel.strengths["weight_quantization"].value = 0.2
+    assert state.hardware["preset"] == "custom"
+    assert state.hardware["distortions"] == {"threshold_mismatch": 0.3, "weight_quantization": 0.2}
+    assert isinstance(state.substrate, Emulator)
+    assert panel.wait()
+    _, x, y = state.data("test")
+    model = HardwareModel("check", (ThresholdMismatch(0.3, seed=0), WeightQuantization(0.2)))
+    expected = accuracy(Emulator(model, seed=0).spike_times(state.network, x)[-1], y)
+    ideal = accuracy(state.network(x).detach(), y)
+    assert panel.accuracy["hardware"] == expected and panel.accuracy["ideal"] == ideal
+    assert panel.accuracy["samples"] == 60 and f"{100 * expected:.1f} %" in panel.readout.value
+    # This much quantization does change the network's answers (else the test proves nothing).
+    assert not torch.equal(Emulator(model, seed=0).spike_times(state.network, x)[-1], state.network(x))
+
+
+def test_preset_menu_and_emulated_chip():
+    state = small_state()
+    panel, chip_view = HardwarePanel(state), ChipView(state)
+    panel.preset.value = "bss2"
+    assert state.hardware["distortions"] == preset_distortions("bss2")
+    assert panel.switches["threshold_noise"].value and panel.strengths["threshold_noise"].value == 0.04
+    panel.emulated.value = True
+    assert isinstance(state.substrate, BrainScaleS2) and state.substrate.multiplex == 5
+    assert "running on the emulated chip" in chip_view.readout.value
+    assert "15 / 512" in chip_view.readout.value  # 12 hidden + 3 output circuits
+    panel.wait()
+
+
+def test_chip_view_shows_the_six_bit_weights():
+    state = small_state(hidden=[12])
+    view = ChipView(state)
+    a = view.array
+    used = np.isfinite(a).any(axis=0)
+    assert used.sum() == 15 and used[:15].all()  # 12 hidden + 3 output circuits, in order
+    assert np.nanmax(np.abs(a)) <= 63
+    w_hidden, w_out = state.network.weights()
+    h = hardware_weights(w_hidden, 5).numpy()  # signed totals over the 5 copies of each input
+    # Column j: rows alternate excitatory (+) and inhibitory (-); copies of input i repeat every 10 rows.
+    col = a[:, 0]
+    assert np.isfinite(col[:50]).all() and np.isnan(col[50:]).all()  # 5 signed inputs x 5 copies x 2 rows
+    per_input = col[:50].reshape(5, 5, 2).sum(axis=(0, 2))  # sum copies and both rows
+    np.testing.assert_array_equal(per_input, h[:, 0])
+    out = hardware_weights(w_out, 1).numpy()
+    np.testing.assert_array_equal(a[: 2 * 13, 12].reshape(13, 2).sum(1), out[:, 0])
+    assert "15 / 512" in view.readout.value and "µJ" in view.readout.value
+
+
+def test_hardware_garbage_and_limits_show_messages():
+    state = small_state()
+    panel = HardwarePanel(state)
+    panel.switches["spike_loss"].value = True
+    before = dict(state.hardware)
+    panel.strengths["spike_loss"].value = float("nan")
+    assert error_text(panel) and state.hardware == before
+    panel.strengths["spike_loss"].value = 0.1  # recovers
+    assert state.hardware["distortions"]["spike_loss"] == 0.1
+    big = small_state(hidden=[600])
+    big_panel = HardwarePanel(big)
+    big_panel.emulated.value = True  # 600 hidden neurons do not fit on 512 circuits
+    assert "does not fit" in error_text(big_panel)
+    assert not big.hardware.get("emulated", False) and not big_panel.emulated.value
+    panel.emulated.value = True
+    panel.wait()
+    state.hidden = [12]  # same: fine
+    with pytest.raises(ValueError, match="does not fit"):
+        state.hidden = [600]
+    assert ChipView(big).status.value  # the chip view of a network that does not fit says why
+    big_panel.wait()
+
+
+def test_train_in_the_loop_uses_the_chip():
+    state = small_state()
+    panel, training = HardwarePanel(state), TrainingPanel(state)
+    assert panel.runner is training.runner
+    panel.preset.value = "bss2"
+    panel.emulated.value = True
+    panel.train_button.click()
+    assert not error_text(panel), panel.status.value
+    panel.runner.join(120)
+    assert state.status == "done" and panel.runner.error is None
+    assert isinstance(state.trainer.substrate, InTheLoop) and state.trainer.substrate.hardware is state.substrate
+    limits = state.substrate.weight_limits(state.network)
+    for w, limit in zip(state.network.weights(), limits):
+        assert w.abs().max() <= limit + 1e-12
+    panel.wait()
+
+
+def test_train_in_the_loop_of_the_ideal_model_is_refused():
+    state = small_state()
+    panel = HardwarePanel(state)
+    panel.train_button.click()
+    assert "first" in error_text(panel) and state.status == "idle"
+    panel.wait()
