@@ -67,7 +67,7 @@ class LabState(HasTraits):
     neuron_times = List(Float(), default_value=[0.3, 0.7, 1.1, 1.5])
     neuron_weights = List(Float(), default_value=[2.0, 1.6, 1.2, -0.8])
     # Hardware profile: {"distortions": {name: strength}, "emulated": bool, "preset": str}
-    hardware = Dict(help="hardware settings, see widgets.substrate (empty: the ideal model)")
+    hardware = Dict(default_value=hw_settings.DEFAULTS, help="hardware settings, see widgets.substrate")
     # Controls a lesson hides, by name (each view lists its names in view.controls)
     hidden_controls = List(Unicode())
 
@@ -92,7 +92,7 @@ class LabState(HasTraits):
         super().__init__(**kwargs)
         if self.network is None:
             self.network = self.new_network()
-        if self.hardware and self.substrate is None:  # hardware given to the constructor
+        if self.substrate is None:  # hardware given to the constructor
             self.substrate = hw_settings.build(self.hardware, self.network)
 
     # ----------------------------------------------------------------- derived
