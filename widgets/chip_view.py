@@ -20,7 +20,7 @@ from ttfs_lab.hardware.bss2 import NEURON_CIRCUITS, ROWS_PER_CIRCUIT
 from ttfs_lab.probe import synapse_array
 
 from . import substrate as hw_settings
-from .view import View
+from .view import View, one_thread
 
 
 class ChipView(View):
@@ -64,7 +64,7 @@ class ChipView(View):
     def redraw(self, change=None):
         chip, in_use = self._chip()
         _, times, _ = self.state.sample()
-        with self.state.lock:
+        with self.state.lock, one_thread():
             network = self.state.network
             array = synapse_array(chip, network)  # MappingError (a ValueError) if it does not fit
             mapping = chip.map(network)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ttfs_lab.probe import layer_potentials
 
-from .view import View
+from .view import View, one_thread
 
 T_MAX = 5.0
 GRID = np.linspace(0.0, T_MAX, 401)
@@ -103,7 +103,7 @@ class MembraneView(View):
         neurons = parse_indices(self.neurons.value)
         layer = self.layer.value
         _, times, label = self.state.sample()
-        with self.state.lock:
+        with self.state.lock, one_thread():
             network = self.state.network
             layer_times = self.state.layer_times(network, times[None])
             potentials, spikes = layer_potentials(network, times, layer, neurons, GRID, layer_times=layer_times)

@@ -15,7 +15,7 @@ import numpy as np
 
 from ttfs_lab.probe import neuron_response
 
-from .view import View
+from .view import View, one_thread
 
 T_MAX = 5.0  # plotted time window, in units of tau_s
 TIME_RANGE = (0.0, 4.0)  # where inputs may be placed
@@ -154,7 +154,8 @@ class NeuronExplorer(View):
         """Recompute the neuron (core) and move the existing marks; the figure stays."""
         params = self.state.params
         times, weights = self.state.neuron_times, self.state.neuron_weights
-        r = neuron_response(times, weights, params, GRID)
+        with one_thread():
+            r = neuron_response(times, weights, params, GRID)
         self.response = r
         fired = math.isfinite(r.spike_time)
         self._drawing = True

@@ -12,7 +12,7 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from .view import View
+from .view import View, one_thread
 
 try:  # WebGL marks for thousands of points (optional dependency bqplot-gl)
     from bqplot_gl import ScatterGL
@@ -113,7 +113,7 @@ class RasterView(View):
 
     def redraw(self, change=None):
         _, times, label = self.state.sample()
-        with self.state.lock:
+        with self.state.lock, one_thread():
             layer_times = self.state.layer_times(self.state.network, times[None])
         points = raster_points(layer_times)
         for mark, (t, rows) in zip(self.layer_marks, points):

@@ -41,15 +41,16 @@ HISTORY_KEYS = ("step", "loss", "accuracy", "epoch", "epoch_step", "validation_a
 
 
 class TrainingRunner:
-    def __init__(self, state, min_interval: float = 0.5, max_draw_fraction: float = 0.2):
+    def __init__(self, state, min_interval: float = 0.5, max_draw_fraction: float = 0.2, threads: int | None = None):
         if not 0 < max_draw_fraction < 1:
             raise ValueError(f"max_draw_fraction must lie in (0, 1), got {max_draw_fraction!r}")
         self.state = state
         self.min_interval = min_interval
         self.max_draw_fraction = max_draw_fraction
+        self.threads = threads  # torch intra-op threads of the training thread (None: inherit)
         self.thread: threading.Thread | None = None
         self.error: str | None = None
-        self.draw_seconds = self.train_seconds = 0.0
+        self.draw_seconds = self.train_seconds = self.loop_seconds = self.loop_cpu_seconds = 0.0
         self.publishes = 0
         self._stop = threading.Event()
         self._record = {key: list(state.history.get(key, [])) for key in HISTORY_KEYS}
@@ -85,6 +86,7 @@ class TrainingRunner:
         self._stop.clear()
         self.error = None
         self.state.status = "running"
+        self._next_publish = time.perf_counter() + self.min_interval  # the views are up to date now
         self.thread = threading.Thread(target=self._work, args=(trainer,), name="ttfs-lab-training", daemon=True)
         self.thread.start()
 
@@ -136,6 +138,11 @@ class TrainingRunner:
 
     # ------------------------------------------------------------ worker thread
     def _work(self, trainer):
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)  # this thread only (OpenMP's count is per thread)
+        loop_started, loop_cpu = time.perf_counter(), time.thread_time()
         try:
             while not self._stop.is_set() and self.epochs_left() > 0:
                 started = time.perf_counter()
@@ -146,6 +153,9 @@ class TrainingRunner:
         except Exception as error:  # shown by the panel; a thread must not die silently
             self.error = f"training stopped: {type(error).__name__}: {error}"
         finally:
+            # Training proper, throttled redraws included; the final redraws below are not.
+            self.loop_seconds = time.perf_counter() - loop_started
+            self.loop_cpu_seconds = time.thread_time() - loop_cpu  # this thread's CPU only
             self.publish()
             self.state.status = "done" if self.epochs_left() <= 0 else "paused"
 
