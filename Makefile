@@ -11,7 +11,7 @@ VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_pat
 # jupyter refuses to run as root unless told; CI and these machines run as root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Only notebooks that exist: nbval gets no paths (and pytest no error) while there are none.
-NOTEBOOKS = $(wildcard notebooks/*.ipynb apps/*.ipynb)
+NOTEBOOKS = $(wildcard notebooks/*.ipynb notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb apps/*.ipynb)
 
 .PHONY: venv install app serve lab test bench clean distclean
 

@@ -274,7 +274,7 @@ def check_spike_time(fn, seed: int = 0) -> Feedback:
     for case in cases:
         value, problem, unanswered = _call(fn, case)
         if unanswered:
-            return _unanswered("your function returns None (or raises NotImplementedError): fill in its body "
+            return _unanswered("Your function returns None (or raises NotImplementedError): fill in its body "
                                "and return T, or np.inf if the neuron stays silent.")
         where = f" (t = {_fmt(case.times)}, w = {_fmt(case.weights)})"
         if problem:
@@ -411,6 +411,9 @@ def check_gradient(value, case: str = "dT/dw1") -> Feedback:
     truth = gradient_truth(case)
     tol = GRADIENT_RTOL * abs(truth) + 1e-9
     if abs(number - truth) <= tol:
+        if truth == 0:
+            t_i = GRADIENT_NEURON["times"][i]
+            return _correct(f"{case} = 0: input {i + 1} arrives at t = {t_i:g}, after the spike, and cannot move it.")
         return _correct(f"{case} = {truth:.4f}.")
     for hint, wrong in _gradient_mistakes(kind, i):
         if math.isfinite(wrong) and abs(number - wrong) <= GRADIENT_RTOL * abs(wrong) + 1e-9:
