@@ -85,11 +85,16 @@ def per_neuron_spike_times(input_times, weights, tau_m, tau_s, c) -> torch.Tenso
 class _Neurons:
     """Per-neuron constants, shaped to broadcast against [b, (N,) M] tensors."""
 
-    def __init__(self, tau_m, tau_s):
+    def __init__(self, tau_m, tau_s, same=None, k=None):
         self.tau_m, self.tau_s = tau_m, tau_s
-        self.same = torch.isclose(tau_m, tau_s, rtol=_SAME_TAU_RTOL, atol=0.0)
+        self.same = torch.isclose(tau_m, tau_s, rtol=_SAME_TAU_RTOL, atol=0.0) if same is None else same
         # K is only used where the time constants differ; 1 elsewhere keeps it finite.
-        self.k = torch.where(self.same, torch.ones_like(tau_m), tau_s / torch.where(self.same, torch.ones_like(tau_m), tau_m - tau_s))
+        one = torch.ones_like(tau_m)
+        self.k = torch.where(self.same, one, tau_s / torch.where(self.same, one, tau_m - tau_s)) if k is None else k
+
+    def select(self, index) -> "_Neurons":
+        """The neurons at ``index`` (of flattened, already broadcast constants)."""
+        return _Neurons(self.tau_m[index], self.tau_s[index], self.same[index], self.k[index])
 
     def f(self, p, q, t):
         """Summed input f(t) of a causal set; 0 at t = +inf."""
@@ -101,10 +106,16 @@ class _Neurons:
 
     def slope(self, p, q, t):
         """df/dt."""
+        return self.f_and_slope(p, q, t)[1]
+
+    def f_and_slope(self, p, q, t):
+        """(f(t), df/dt) for finite t, sharing the exponentials."""
         em, es = torch.exp(-t / self.tau_m), torch.exp(-t / self.tau_s)
-        equal = em * (p - p * t / self.tau_m + q) / self.tau_m
+        ratio = t / self.tau_m
+        f = torch.where(self.same, em * (p * ratio - q), self.k * (q * em - p * es))
+        equal = em * (p - p * ratio + q) / self.tau_m
         general = self.k * (p * es / self.tau_s - q * em / self.tau_m)
-        return torch.where(self.same, equal, general)
+        return f, torch.where(self.same, equal, general)
 
     def stationary_point(self, p, q):
         """(t*, exists); for tau_m = tau_s only the maximum (P > 0), as in the core."""
@@ -157,34 +168,37 @@ def _solve_chunk(input_times, weights, tau_m, tau_s, c):
     hi_b = torch.where(peak_k >= c, cand_k, hi_k)
     t = torch.full_like(p_k, math.inf)
     shape = p_k.shape
-    tau_m_k, tau_s_k = (x.expand(shape)[fires] for x in (tau_m, tau_s))
-    root = _newton_bisection(tau_m_k, tau_s_k, p_k[fires], q_k[fires], c[fires], lo_b[fires], hi_b[fires])
+    firing = _Neurons(*(x.expand(shape)[fires] for x in (tau_m, tau_s, neurons.same, neurons.k)))
+    root = _newton_bisection(firing, p_k[fires], q_k[fires], c[fires], lo_b[fires], hi_b[fires])
     # Round-off can move the root a hair outside its interval; the interval is exact.
     t[fires] = torch.minimum(torch.maximum(root, lo_k[fires]), hi_k[fires]) + origin.expand(shape)[fires]
     return t
 
 
-def _newton_bisection(tau_m, tau_s, p, q, c, lo, hi):
+def _newton_bisection(neurons, p, q, c, lo, hi):
     """Root of f(t) = c in [lo, hi] with f(lo) < c <= f(hi) (1-D tensors, one per neuron
     and sample); Newton when it stays inside the bracket, bisection otherwise.
 
-    Iterates only on the elements that have not converged yet: most need a handful of
-    Newton steps, near-tangential crossings up to bisection's ~50.
+    Starts from the secant point of the bracket (a few Newton steps from the root) and
+    iterates only on the elements that have not converged yet; near-tangential crossings may
+    need up to bisection's ~50 steps.
     """
-    t = 0.5 * (lo + hi)
+    f_lo, f_hi = neurons.f(p, q, lo), neurons.f(p, q, hi)
+    gap = f_hi - f_lo
+    secant = lo + (c - f_lo) * (hi - lo) / torch.where(gap > 0, gap, torch.ones_like(gap))
+    t = torch.where((gap > 0) & (secant >= lo) & (secant <= hi), secant, 0.5 * (lo + hi))
     result = t.clone()
     active = torch.arange(t.numel())
     # f is a difference of nearly equal terms (K = tau_s / (tau_m - tau_s) is large for
     # similar time constants), so residuals bottom out around 1e-14 and the last Newton steps
     # jitter there; a step below 1e-12 tau_s is converged for any measurement we emulate.
     tol = 1e-12 if t.dtype == torch.float64 else 1e-5
+    sub, pa, qa, ca = neurons, p, q, c
     for _ in range(_MAX_ITERATIONS):
         if active.numel() == 0:
             break
-        neurons = _Neurons(tau_m[active], tau_s[active])
-        pa, qa = p[active], q[active]
-        residual = neurons.f(pa, qa, t) - c[active]
-        slope = neurons.slope(pa, qa, t)
+        value, slope = sub.f_and_slope(pa, qa, t)
+        residual = value - ca
         lo = torch.where(residual < 0, t, lo)
         hi = torch.where(residual < 0, hi, t)
         newton = t - residual / torch.where(slope > 0, slope, torch.ones_like(slope))
@@ -194,5 +208,9 @@ def _newton_bisection(tau_m, tau_s, p, q, c, lo, hi):
         done = ((t_next - t).abs() <= scale) | ((hi - lo) <= scale) | (residual == 0)
         result[active] = torch.where(residual == 0, t, t_next)
         keep = ~done
-        active, t, lo, hi = active[keep], t_next[keep], lo[keep], hi[keep]
+        if not bool(keep.all()):
+            index = keep.nonzero().squeeze(1)
+            active, t_next, lo, hi = active[index], t_next[index], lo[index], hi[index]
+            sub, pa, qa, ca = sub.select(index), pa[index], qa[index], ca[index]
+        t = t_next
     return result
