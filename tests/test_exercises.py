@@ -160,6 +160,25 @@ def test_an_unknown_error_reports_expected_time():
 
 
 # ---------------------------------------------------------------- exercise 2
+def test_kernel_derivative_check_knows_the_usual_slips():
+    def right(s):
+        return np.where(s > 0, (1 - s) * np.exp(-s), 0.0)
+
+    # independent ground truth: central differences of kappa(s) = s e^{-s}
+    s = np.array([0.1, 0.5, 1.5, 3.0])
+    fd = ((s + 1e-6) * np.exp(-(s + 1e-6)) - (s - 1e-6) * np.exp(-(s - 1e-6))) / 2e-6
+    np.testing.assert_allclose(right(s), fd, rtol=1e-8)
+    assert ex.check_kernel_derivative(right).passed
+    assert "must be 0 for s ≤ 0" in ex.check_kernel_derivative(lambda s: (1 - s) * np.exp(-s)).message
+    assert "Sign" in ex.check_kernel_derivative(lambda s: np.where(s > 0, (s - 1) * np.exp(-s), 0.0)).message
+    assert "κ(s) itself" in ex.check_kernel_derivative(lambda s: np.where(s > 0, s * np.exp(-s), 0.0)).message
+    scalar_only = lambda s: (1 - s) * math.exp(-s) if s > 0 else 0.0  # noqa: E731
+    assert "np.where" in ex.check_kernel_derivative(scalar_only).message
+    assert not ex.check_kernel_derivative(lambda s: None).answered
+    assert not ex.check_kernel_derivative(None).answered
+    assert "At s = " in ex.check_kernel_derivative(lambda s: np.where(s > 0, np.exp(-s), 0.0)).message
+
+
 def finite_difference(case, h=1e-6):
     t = np.array(ex.GRADIENT_NEURON["times"], dtype=float)
     w = np.array(ex.GRADIENT_NEURON["weights"], dtype=float)

@@ -2,6 +2,7 @@
 
     from ttfs_lab.exercises import check_spike_time, check_gradient, check_weight_for_time
     check_spike_time(my_spike_time)       # the tau_m = tau_s closed form with Lambert W
+    check_kernel_derivative(dkappa)       # kappa'(s), zero before the input arrives
     check_gradient(value, "dT/dw1")       # a spike-time gradient by hand
     check_weight_for_time(w)              # a weight that makes a neuron fire at T = 1.5
 
@@ -344,6 +345,45 @@ def dkappa(s):
     """kappa'(s) = (1 - s) e^{-s} for s > 0, else 0 (tau = 1)."""
     s = np.asarray(s, dtype=np.float64)
     return np.where(s > 0, (1.0 - s) * np.exp(-np.where(s > 0, s, 0.0)), 0.0)
+
+
+KERNEL_GRID = np.array([-1.0, -0.25, 0.0, 0.1, 0.5, 1.0, 1.5, 2.5, 4.0])
+
+
+def check_kernel_derivative(fn) -> Feedback:
+    """Check a student's ``fn(s) -> kappa'(s)`` (tau = 1) on an array of lags, negative ones included."""
+    if _missing(fn):
+        return _unanswered("Write dkappa(s) that returns κ'(s) = (1 − s)·e^(−s) for s > 0 and 0 otherwise.")
+    if not callable(fn):
+        return _wrong(f"check_kernel_derivative needs your function itself, got a {type(fn).__name__}.")
+    try:
+        value = fn(KERNEL_GRID.copy())
+    except NotImplementedError:
+        value = None
+    except Exception as error:  # noqa: BLE001 - shown to the student
+        return _wrong(f"dkappa(s) raised {type(error).__name__}: {error} for an array s = {_fmt(KERNEL_GRID)}. "
+                      "Use np.where(s > 0, ..., 0.0) rather than an if, so that it works on arrays.")
+    if _missing(value):
+        return _unanswered("Your dkappa returns None: fill in its body and return κ'(s).")
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    value = np.asarray(value, dtype=float)
+    if value.shape != KERNEL_GRID.shape:
+        return _wrong(f"dkappa(s) should return one value per entry of s (shape {KERNEL_GRID.shape}), got shape {value.shape}.")
+    truth = dkappa(KERNEL_GRID)
+    causal = KERNEL_GRID > 0
+    if np.allclose(value, truth, rtol=1e-9, atol=1e-12):
+        return _correct("κ'(s) = (1 − s)·e^(−s) for s > 0, and 0 before the input arrives.")
+    if np.allclose(value[causal], truth[causal], rtol=1e-9, atol=1e-12):
+        return _wrong("Right for s > 0, but κ'(s) must be 0 for s ≤ 0: an input has no effect before it arrives "
+                      f"(you give {_fmt(value[~causal])} at s = {_fmt(KERNEL_GRID[~causal])}).")
+    if np.allclose(value[causal], -truth[causal], rtol=1e-9, atol=1e-12):
+        return _wrong("Sign: d/ds (s·e^(−s)) = (1 − s)·e^(−s), positive before the peak at s = 1.")
+    if np.allclose(value[causal], kappa(KERNEL_GRID)[causal], rtol=1e-9, atol=1e-12):
+        return _wrong("That is κ(s) itself; differentiate it: d/ds (s·e^(−s)) = ?")
+    bad = int(np.argmax(~np.isclose(value, truth, rtol=1e-9, atol=1e-12)))
+    return _wrong(f"At s = {KERNEL_GRID[bad]:g} you give {value[bad]:.4f}, κ'(s) is {truth[bad]:.4f}. "
+                  "Use the product rule on s·e^(−s).")
 
 
 def gradient_truth(case: str) -> float:
