@@ -63,7 +63,7 @@ def test_dragging_an_input_redraws_potential_spike_and_gradients():
                            torch.tensor(w, dtype=torch.float64)[:, None])[0, :, 0].numpy()
     np.testing.assert_allclose(e.potential.y, u, rtol=0, atol=1e-12)
     # Bars: central finite differences of the spike time.
-    grad_w, grad_t = e.gradients.y
+    grad_w, grad_t = e.grad_w_bars.y, e.grad_t_bars.y
     h = 1e-6
     for i in range(4):
         up, down = list(w), list(w)
@@ -86,6 +86,20 @@ def crossing(times, weights, tau_m=1.0):
                                    torch.tensor(weights, dtype=torch.float64)[:, None], NeuronParams(tau_m=tau_m))[0, 0])
 
 
+def test_mouse_moves_the_nearest_input_and_keeps_it():
+    e = NeuronExplorer()
+    e.selector.selected = np.array([0.75])  # mouse near input 2 (t = 0.7)
+    assert e.state.neuron_times == [0.3, 0.75, 1.1, 1.5]
+    e.selector.selected = np.array([1.05])  # keeps moving input 2, though input 3 is nearer now
+    assert e.state.neuron_times == [0.3, 1.05, 1.1, 1.5]
+    assert e.spike.x[0] == crossing([0.3, 1.05, 1.1, 1.5], e.state.neuron_weights)
+    e._last_mouse -= 10  # a pause: the next click grabs anew
+    e.selector.selected = np.array([1.4])
+    assert e.state.neuron_times == [0.3, 1.05, 1.1, 1.4]
+    e.selector.selected = np.array([np.nan])
+    assert "not a number" in error_text(e)
+
+
 @pytest.mark.parametrize("tau_m", [2.0, 1.5])
 def test_ratio_control_switches_regime(tau_m):
     e = NeuronExplorer()
@@ -101,7 +115,7 @@ def test_silent_neuron_hides_spike_and_zeroes_bars():
     for s in e.weight_sliders:
         s.value = -3.0
     assert not e.spike.visible and e.readout.value == "<b>no spike</b>"
-    assert np.all(e.gradients.y == 0.0)
+    assert np.all(e.grad_w_bars.y == 0.0) and np.all(e.grad_t_bars.y == 0.0)
 
 
 def test_explorer_garbage_shows_message_and_keeps_state():
@@ -122,7 +136,7 @@ def test_explorer_follows_state_input_count():
     with state.hold_trait_notifications():
         state.neuron_times = [0.2, 0.4]
         state.neuron_weights = [1.5, 1.5]
-    assert len(e.time_sliders) == 2 and list(e.gradients.x) == ["1", "2"]
+    assert len(e.time_sliders) == 2 and list(e.grad_t_bars.x) == ["1", "2"]
     assert e.spike.x[0] == crossing([0.2, 0.4], [1.5, 1.5])
 
 
@@ -162,10 +176,14 @@ def test_decision_map_equals_network_predictions_on_the_grid():
     assert d.accuracy == pytest.approx(np.mean(predicted == labels))
 
 
+def click(mark, index):
+    mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": index, "x": 0.0, "y": 0.0}})
+
+
 def test_clicking_a_point_selects_the_sample_everywhere():
     state = small_state()
     d, m, r = DecisionMap(state, grid_size=20), MembraneView(state), RasterView(state)
-    d.points.selected = [7]
+    click(d.points, 7)  # the message the browser sends for a click on point 7
     assert state.selected == 7
     features, labels = yin_yang("test", size=120)
     assert (d.marker.x[0], d.marker.y[0]) == (features[7, 0], features[7, 1])
@@ -175,9 +193,11 @@ def test_clicking_a_point_selects_the_sample_everywhere():
     hidden = times[1][0].detach().numpy()
     np.testing.assert_array_equal(r.layer_marks[1].x, hidden[np.isfinite(hidden)])
     np.testing.assert_array_equal(r.layer_marks[1].y, 4 + np.flatnonzero(np.isfinite(hidden)))
-    d.points.selected = []  # an empty selection changes nothing and raises nothing
-    d.points.selected = None
+    d.points._handle_custom_msgs(None, {"event": "element_click", "data": {}})  # no index: nothing happens
+    d.points._handle_custom_msgs(None, {"event": "element_click"})
     assert state.selected == 7 and not error_text(d)
+    click(d.points, 500)  # only 120 test samples: a message, no exception
+    assert state.selected == 7 and "0..119" in error_text(d)
     d.split.value = "train"
     assert state.split == "train" and len(d.points.x) == 240
 
@@ -213,7 +233,7 @@ def test_raster_batch_view_counts_every_spike():
     r.show_batch.value = True
     times = state.network.spike_times(state.data("test")[1][:50])
     n = sum(int(torch.isfinite(t).sum()) for t in times)
-    assert len(r.batch.x) == n and r.batch_figure.layout.display is None
+    assert len(r.batch.x) == n and r.batch_figure in r.children
     out = times[-1].detach().numpy()
     np.testing.assert_array_equal(np.sort(r.batch.x[r.batch.y >= 14]), np.sort(out[np.isfinite(out)]))
 

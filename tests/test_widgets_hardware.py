@@ -74,6 +74,7 @@ def test_chip_view_shows_the_six_bit_weights():
     out = hardware_weights(w_out, 1).numpy()
     np.testing.assert_array_equal(a[: 2 * 13, 12].reshape(13, 2).sum(1), out[:, 0])
     assert "15 / 512" in view.readout.value and "µJ" in view.readout.value
+    np.testing.assert_array_equal(view.synapses.color, a[:, :15].astype(np.float32))  # circuits in use only
 
 
 def test_hardware_garbage_and_limits_show_messages():

@@ -8,6 +8,10 @@ figures, see ttfs_lab.hardware.bss2).
 
 If the lab does not run on the emulated chip, the view shows how the network *would* be
 mapped onto one with the lab's chip settings.
+
+Only the circuits in use are drawn, and while training runs only the numbers are updated; the
+array follows when training pauses. (A full 256 x 512 heat map redrawn at every training
+update kept the browser busy long enough to delay a click on "pause" by over a minute.)
 """
 from __future__ import annotations
 
@@ -32,13 +36,14 @@ class ChipView(View):
         self.array = None
         self.report = None
         x_sc, y_sc = bq.LinearScale(min=0, max=NEURON_CIRCUITS), bq.LinearScale(min=0, max=ROWS_PER_CIRCUIT)
+        self._x_scale = x_sc
         color = bq.ColorScale(scheme="RdBu", min=-63, max=63, reverse=True)
         self.synapses = bq.HeatMap(x=np.arange(NEURON_CIRCUITS) + 0.5, y=np.arange(ROWS_PER_CIRCUIT) + 0.5,
                                    color=np.full((ROWS_PER_CIRCUIT, NEURON_CIRCUITS), np.nan, dtype=np.float32),
                                    scales={"x": x_sc, "y": y_sc, "color": color}, null_color="#eeeeee")
         self.figure = bq.Figure(
             marks=[self.synapses], title="synapse array (6-bit weights; red excitatory, blue inhibitory)",
-            axes=[bq.Axis(scale=x_sc, label="neuron circuit"),
+            axes=[bq.Axis(scale=x_sc, label="neuron circuit (those in use)"),
                   bq.Axis(scale=y_sc, side="left", label="synapse row"),
                   bq.ColorAxis(scale=color, side="right", label="hardware weight")],
             padding_x=0, padding_y=0, fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 70},
@@ -49,6 +54,7 @@ class ChipView(View):
         self.readout = widgets.HTML()
         self.readout.add_class("ttfs-chip-readout")
         self.state.observe(self.guard(self.redraw), names=["weights_version", "substrate", "selected", "split"])
+        self.state.observe(self.guard(self._on_status), names="status")
         self.children = [self.figure, self.readout, self.status]
         self.guard(self.redraw)()
 
@@ -61,6 +67,10 @@ class ChipView(View):
             self.chip = BrainScaleS2("bss2", chip_id=s["chip_id"], multiplex=s["multiplex"])
         return self.chip, False
 
+    def _on_status(self, change):
+        if change["old"] == "running":
+            self.redraw()
+
     def redraw(self, change=None):
         chip, in_use = self._chip()
         _, times, _ = self.state.sample()
@@ -70,7 +80,12 @@ class ChipView(View):
             mapping = chip.map(network)
             output = chip.run(network, times[None])[-1] if in_use else network(times[None]).detach()
         self.array = array
-        self.synapses.color = array.astype(np.float32)  # half the bytes to the browser
+        if self.state.status != "running" or self.synapses.color.shape[1] != mapping.circuits:
+            used = array[:, :mapping.circuits]
+            with self.synapses.hold_sync():
+                self.synapses.x = np.arange(mapping.circuits) + 0.5
+                self.synapses.color = used.astype(np.float32)  # half the bytes of float64
+            self._x_scale.max = mapping.circuits
         self.report = BrainScaleS2.report(mapping, output)
         r = self.report
         layers = ", ".join(f"layer {i + 1}: {m.n_neurons} × {m.circuits_per_neuron}" for i, m in enumerate(mapping.layers))

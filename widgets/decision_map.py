@@ -66,9 +66,7 @@ class DecisionMap(View):
                                colors=["#333333"], stroke_width=1)
         point_colors = bq.ColorScale(colors=CLASS_COLORS, min=0.0, max=2.0)
         self.points = bq.Scatter(x=[0.5], y=[0.5], color=[0], scales={**sc, "color": point_colors},
-                                 default_size=18, stroke="white", stroke_width=0.6,
-                                 interactions={"click": "select"}, selected_style={"stroke": "black", "stroke-width": 2},
-                                 unselected_style={"opacity": 1.0})
+                                 default_size=18, stroke="white", stroke_width=0.6)
         self.marker = bq.Scatter(x=[0.5], y=[0.5], scales=sc, marker="circle", default_size=220, fill=False,
                                  colors=["black"], stroke_width=2.5)
         self.figure = bq.Figure(
@@ -93,7 +91,9 @@ class DecisionMap(View):
 
         self.split.observe(self.guard(self._on_split), names="value")
         self.show_points.observe(self.guard(self._on_show_points), names="value")
-        self.points.observe(self.guard(self._on_click), names="selected")
+        # on_element_click, not interactions={"click": "select"}: the latter throws in the browser
+        # with bqplot 0.13.1 (its handler reads d3.event, which that build never sets).
+        self.points.on_element_click(self.guard(self._on_click))
         self.state.observe(self.guard(self._on_weights), names="weights_version")
         self.state.observe(self.guard(self._on_data), names=["split", "train_size", "test_size"])
         self.state.observe(self.guard(self._on_selected), names="selected")
@@ -111,11 +111,12 @@ class DecisionMap(View):
     def _on_show_points(self, change):
         self.points.visible = self.marker.visible = change["new"]
 
-    def _on_click(self, change):
-        picked = change["new"]
-        if picked is None or len(picked) == 0:
-            return  # selection cleared: keep the current sample
-        self.state.selected = int(picked[-1])
+    def _on_click(self, mark, message):
+        """bqplot's element_click message: {"event": ..., "data": {"index": i, "x": .., "y": ..}}."""
+        index = message.get("data", {}).get("index") if isinstance(message, dict) else None
+        if index is None:
+            return  # a click that hit no point: keep the current sample
+        self.state.selected = int(index)
 
     # ------------------------------------------------------------ state -> marks
     def _on_weights(self, change=None):
@@ -137,7 +138,6 @@ class DecisionMap(View):
         features, _, labels = self.state.data(self.state.split)
         self.split.value = self.state.split
         with self.points.hold_sync():
-            self.points.selected = None
             self.points.x, self.points.y, self.points.color = features[:, 0], features[:, 1], labels
         self._on_selected()
         if change is not None:

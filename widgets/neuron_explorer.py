@@ -1,13 +1,20 @@
 """NeuronExplorer: one neuron, a handful of input spikes, and what its spike time depends on.
 
-Drag an input spike (the triangles) along the time axis or use the sliders; the membrane
-potential, the threshold crossing T and the gradients dT/dw_i, dT/dt_i (bars) follow. The
-tau_m / tau_s menu switches between the three regimes of the solver. The numbers come from
-ttfs_lab.probe.neuron_response; this module only draws them.
+Move an input spike (the triangles) along the time axis with the mouse or the sliders; the
+membrane potential, the threshold crossing T and the gradients dT/dw_i, dT/dt_i (bars)
+follow. The tau_m / tau_s menu switches between the three regimes of the solver. The numbers
+come from ttfs_lab.probe.neuron_response; this module only draws them.
+
+Mouse: click in the plot and the input spike nearest to the mouse follows it along the time
+axis; click again to drop it. (bqplot 0.13.1's own point dragging, Scatter(enable_move=True),
+throws in the browser -- its handlers read d3.event, which that build never sets -- so the
+plot uses an IndexSelector, which works. Setting ``inputs.x`` from a front end where dragging
+works is handled too.)
 """
 from __future__ import annotations
 
 import math
+import time
 
 import bqplot as bq
 import ipywidgets as widgets
@@ -21,6 +28,8 @@ T_MAX = 5.0  # plotted time window, in units of tau_s
 TIME_RANGE = (0.0, 4.0)  # where inputs may be placed
 WEIGHT_RANGE = (-3.0, 3.0)
 GRID = np.linspace(0.0, T_MAX, 501)
+ENABLE_MOVE = False  # bqplot 0.13.1's point drag throws in the browser (module docstring)
+GRAB_PAUSE = 0.7  # s without mouse updates after which the next one grabs the nearest input
 REGIMES = [("1 (τm = τs)", 1.0), ("2 (τm = 2τs)", 2.0), ("1.5 (general)", 1.5)]
 COLORS = {"potential": "#1f77b4", "spike": "#d62728", "input": "#555555", "grad_w": "#2ca02c", "grad_t": "#9467bd"}
 
@@ -45,6 +54,8 @@ class NeuronExplorer(View):
         self.rows = widgets.VBox()
         self.ratio.observe(self.guard(self._on_ratio), names="value")
         self.inputs.observe(self.guard(self._on_drag), names="x")
+        self.selector.observe(self.guard(self._on_mouse), names="selected")
+        self._grabbed, self._last_mouse = None, -math.inf
         self.state.observe(self.guard(self._on_state), names=["neuron_times", "neuron_weights", "tau_ratio"])
         self._build_rows()
         controls = widgets.VBox([
@@ -64,12 +75,13 @@ class NeuronExplorer(View):
         self.potential = bq.Lines(x=GRID, y=np.zeros_like(GRID), scales=sc, colors=[COLORS["potential"]], stroke_width=2.5)
         self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=[COLORS["spike"]], line_style="dashed")
         self.inputs = bq.Scatter(x=[0.0], y=[0.0], scales=sc, marker="triangle-up", colors=[COLORS["input"]],
-                                 display_names=True, default_size=120, enable_move=True, restrict_x=True,
+                                 display_names=True, default_size=120, enable_move=ENABLE_MOVE, restrict_x=True,
                                  update_on_move=True)
         self.spike_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales=sc, colors=[COLORS["spike"]], stroke_width=1)
         self.spike = bq.Scatter(x=[0.0], y=[1.0], scales=sc, marker="diamond", colors=[COLORS["spike"]], default_size=120)
+        self.selector = bq.interacts.IndexSelector(scale=x_sc, marks=[self.inputs], line_width=1, color="#999999")
         self.figure = bq.Figure(
-            marks=[self.potential, self.threshold, self.inputs, self.spike_line, self.spike],
+            marks=[self.potential, self.threshold, self.inputs, self.spike_line, self.spike], interaction=self.selector,
             axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
             fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="380px"),
@@ -78,18 +90,22 @@ class NeuronExplorer(View):
         self.figures["potential"] = self.figure
 
     def _build_gradient_figure(self):
-        x_sc, y_sc = bq.OrdinalScale(), bq.LinearScale()
-        self.gradients = bq.Bars(x=["1"], y=[[0.0], [0.0]], scales={"x": x_sc, "y": y_sc}, type="grouped",
-                                 colors=[COLORS["grad_w"], COLORS["grad_t"]], labels=["∂T/∂wᵢ", "∂T/∂tᵢ"],
-                                 display_legend=True)
-        self.gradient_figure = bq.Figure(
-            marks=[self.gradients], title="how T moves",
-            axes=[bq.Axis(scale=x_sc, label="input i"), bq.Axis(scale=y_sc, side="left", tick_format=".2f")],
-            legend_location="top-right", fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
-            layout=widgets.Layout(width="320px", height="380px"),
-        )
+        """Two bar charts, dT/dw_i and dT/dt_i (bqplot 0.13's grouped 2-D Bars draw nothing)."""
+        self.grad_w_bars, self.grad_t_bars, figures = None, None, []
+        for name, label in (("grad_w", "∂T/∂wᵢ"), ("grad_t", "∂T/∂tᵢ")):
+            x_sc, y_sc = bq.OrdinalScale(), bq.LinearScale()
+            bars = bq.Bars(x=["1"], y=[0.0], scales={"x": x_sc, "y": y_sc}, colors=[COLORS[name]])
+            figures.append(bq.Figure(
+                marks=[bars], title=label,
+                axes=[bq.Axis(scale=x_sc, label="input i"),
+                      bq.Axis(scale=y_sc, side="left", tick_format=".2f", num_ticks=5)],
+                fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10},
+                layout=widgets.Layout(width="300px", height="190px"),
+            ))
+            setattr(self, f"{name}_bars", bars)
+        self.gradient_figure = widgets.VBox(figures)
         self.gradient_figure.add_class("ttfs-gradient-figure")
-        self.figures["gradients"] = self.gradient_figure
+        self.figures["grad_w"], self.figures["grad_t"] = figures
 
     def _build_rows(self):
         """One (time slider, weight slider) row per input; rebuilt if the count changes."""
@@ -99,9 +115,9 @@ class NeuronExplorer(View):
             self.weight_sliders.append(self._slider("w", i, w, WEIGHT_RANGE))
         self.rows.children = [widgets.HBox([t, w]) for t, w in zip(self.time_sliders, self.weight_sliders)]
         names = [str(i + 1) for i in range(len(self.time_sliders))]
-        with self.inputs.hold_sync(), self.gradients.hold_sync():
+        with self.inputs.hold_sync(), self.grad_w_bars.hold_sync(), self.grad_t_bars.hold_sync():
             self.inputs.names = names
-            self.gradients.x = names
+            self.grad_w_bars.x = self.grad_t_bars.x = names
 
     def _slider(self, kind, i, value, bounds):
         s = widgets.FloatSlider(value=value, min=bounds[0], max=bounds[1], step=0.01, description=f"{kind}{i + 1}",
@@ -126,6 +142,23 @@ class NeuronExplorer(View):
             self.redraw()  # put the marks back where the state says
             raise ValueError("an input spike must stay a finite point on the time axis")
         self.state.neuron_times = np.clip(x, *TIME_RANGE).tolist()
+
+    def _on_mouse(self, change):
+        """The IndexSelector's x (while it follows the mouse): the grabbed input goes there.
+        After a pause in the updates (the user clicked again, then elsewhere) the input
+        nearest to the mouse is grabbed anew."""
+        if change["new"] is None or len(change["new"]) == 0:
+            return
+        x = float(np.asarray(change["new"])[0])
+        if not math.isfinite(x):
+            raise ValueError("the mouse position is not a number")
+        now = time.monotonic()
+        times = list(self.state.neuron_times)
+        if self._grabbed is None or now - self._last_mouse > GRAB_PAUSE or self._grabbed >= len(times):
+            self._grabbed = int(np.argmin(np.abs(np.asarray(times) - x)))
+        self._last_mouse = now
+        times[self._grabbed] = float(np.clip(x, *TIME_RANGE))
+        self.state.neuron_times = times
 
     def _on_ratio(self, change):
         if not self._drawing:
@@ -163,7 +196,7 @@ class NeuronExplorer(View):
             for slider, value in zip(self.time_sliders + self.weight_sliders, times + weights):
                 slider.value = value
             with self.potential.hold_sync(), self.inputs.hold_sync(), self.spike.hold_sync(), \
-                    self.spike_line.hold_sync(), self.gradients.hold_sync(), self.threshold.hold_sync():
+                    self.spike_line.hold_sync(), self.threshold.hold_sync():
                 self.potential.y = r.potential
                 self.threshold.y = [params.threshold, params.threshold]
                 self.inputs.x, self.inputs.y = np.asarray(times), np.full(len(times), params.e_leak)
@@ -171,9 +204,10 @@ class NeuronExplorer(View):
                 if fired:
                     self.spike.x, self.spike.y = [r.spike_time], [params.threshold]
                     self.spike_line.x, self.spike_line.y = [r.spike_time] * 2, [params.e_leak, params.threshold]
-                self.gradients.y = np.stack([r.grad_weights, r.grad_times])
+            with self.grad_w_bars.hold_sync(), self.grad_t_bars.hold_sync():
+                self.grad_w_bars.y, self.grad_t_bars.y = r.grad_weights, r.grad_times
         finally:
             self._drawing = False
         self.readout.value = f"<b>spike time T = {r.spike_time:.3f} τ<sub>s</sub></b>" if fired else "<b>no spike</b>"
-        self.gradient_figure.title = "how T moves" if fired else "silent: no gradient to learn from"
+        self.figures["grad_w"].title = "∂T/∂wᵢ" if fired else "silent: no gradient to learn from"
         self.clear_message()

@@ -77,7 +77,7 @@ class RasterView(View):
             marks=[self.batch], title=f"spikes of the first {batch_size} samples (colour = label)",
             axes=[bq.Axis(scale=bx, label="time t / τs"), bq.Axis(scale=by, side="left", label="neuron")],
             fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
-            layout=widgets.Layout(width="560px", height="340px", display="none"),
+            layout=widgets.Layout(width="560px", height="340px"),
         )
         self.batch_figure.add_class("ttfs-batch-raster-figure")
         self.figures["batch_raster"] = self.batch_figure
@@ -87,7 +87,7 @@ class RasterView(View):
         self.show_batch.observe(self.guard(self._on_show_batch), names="value")
         self.state.observe(self.guard(self._on_network), names="network")
         self.state.observe(self.guard(self.redraw), names=["selected", "split", "weights_version", "substrate"])
-        self.children = [self.figure, self.show_batch, self.batch_figure, self.readout, self.status]
+        self.children = self._children()
         self._build_layer_marks()
         self.guard(self.redraw)()
 
@@ -107,9 +107,15 @@ class RasterView(View):
             self._build_layer_marks()
 
     def _on_show_batch(self, change):
-        self.batch_figure.layout.display = None if change["new"] else "none"
+        # Added to / removed from the children rather than hidden: a bqplot figure laid out
+        # with zero size draws negative-sized rectangles (console errors in the browser).
         if change["new"]:
             self.redraw_batch()
+        self.children = self._children()
+
+    def _children(self):
+        figures = [self.figure, self.batch_figure] if self.show_batch.value else [self.figure]
+        return [*figures, self.show_batch, self.readout, self.status]
 
     def redraw(self, change=None):
         _, times, label = self.state.sample()
