@@ -13,6 +13,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +49,8 @@ enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
 typedef struct {
     int regime;
     double tau_m, tau_s, c;
-    double k;            /* tau_s / (tau_m - tau_s) */
-    double inv_tau_diff; /* 1/tau_m - 1/tau_s */
+    double g;            /* 1/tau_s - 1/tau_m, as (tau_m - tau_s) / (tau_s tau_m) */
+    double log_term;     /* -log1p(-g tau_s), in the stationary point of f */
     double min_slope;    /* the slope floor is min_slope * c */
     double span_limit;   /* largest span of one sample's inputs before exp() overflows */
 } neuron_t;
@@ -61,48 +62,6 @@ typedef struct {
 } thread_result;
 
 typedef void (*rows_fn)(void *job, ptrdiff_t b0, ptrdiff_t b1, thread_result *res);
-
-/* float32 */
-#define REAL float
-#define SFX(name) name##_f32
-#define FLAG_T int32_t
-#define EXP expf
-#define LOG logf
-#define LOG1P log1pf
-#define SQRT sqrtf
-#define FABS fabsf
-#define EPS FLT_EPSILON
-#include "ttfs_kernels.inc"
-#undef REAL
-#undef SFX
-#undef FLAG_T
-#undef EXP
-#undef LOG
-#undef LOG1P
-#undef SQRT
-#undef FABS
-#undef EPS
-
-/* float64 */
-#define REAL double
-#define SFX(name) name##_f64
-#define FLAG_T int64_t
-#define EXP exp
-#define LOG log
-#define LOG1P log1p
-#define SQRT sqrt
-#define FABS fabs
-#define EPS DBL_EPSILON
-#include "ttfs_kernels.inc"
-#undef REAL
-#undef SFX
-#undef FLAG_T
-#undef EXP
-#undef LOG
-#undef LOG1P
-#undef SQRT
-#undef FABS
-#undef EPS
 
 /* ------------------------------------------------------------------ threads */
 
@@ -164,6 +123,174 @@ static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads,
     return error ? -1 : n_threads;
 }
 
+/* ------------------------------------------------------------------ exp for vectorised loops */
+
+/* exp() written with arithmetic only, so that loops calling it vectorise (libm's exp is a
+ * function call). Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2; Taylor polynomial of
+ * degree 13 (float: 7), truncation below 1e-17 (float 1e-8); scaling by 2^k in two halves
+ * so that results down to the denormal range and up to overflow are right.
+ * Error <= 2 ulp; exp(-inf) = 0, exp(inf) = inf, exp(nan) = nan. */
+static inline ALWAYS_INLINE double pow2i_f64(double j) /* 2^j for integer j in [-1022, 1023] */
+{
+    double u = j + (1023.0 + 4503599627370496.0); /* 2^52: j + 1023 lands in the low mantissa bits */
+    int64_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    bits = (bits - INT64_C(0x4330000000000000)) << 52;
+    double r;
+    memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
+static inline ALWAYS_INLINE double vexp_f64(double x)
+{
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
+    const double log2e = 1.4426950408889634, ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    double xc = x < -746.0 ? -746.0 : x;
+    xc = xc > 710.0 ? 710.0 : xc;
+    double k = (xc * log2e + shifter) - shifter;
+    double r = (xc - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 6227020800.0;
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    double ka = (k * 0.5 + shifter) - shifter, kb = k - ka;
+    double y = p * pow2i_f64(ka) * pow2i_f64(kb);
+    return x != x ? x : y;
+}
+
+static inline ALWAYS_INLINE float pow2i_f32(float j) /* 2^j for integer j in [-126, 127] */
+{
+    float u = j + (127.0f + 8388608.0f); /* 2^23 */
+    int32_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    bits = (bits - INT32_C(0x4B000000)) << 23;
+    float r;
+    memcpy(&r, &bits, sizeof r);
+    return r;
+}
+
+static inline ALWAYS_INLINE float vexp_f32(float x)
+{
+    const float shifter = 12582912.0f; /* 1.5 * 2^23 */
+    const float log2e = 1.44269504f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+    float xc = x < -104.0f ? -104.0f : x;
+    xc = xc > 89.0f ? 89.0f : xc;
+    float k = (xc * log2e + shifter) - shifter;
+    float r = (xc - k * ln2_hi) - k * ln2_lo;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    float ka = (k * 0.5f + shifter) - shifter, kb = k - ka;
+    float y = p * pow2i_f32(ka) * pow2i_f32(kb);
+    return x != x ? x : y;
+}
+
+/* expm1(x) for vectorised loops: Taylor polynomial for |x| < 1/2 (where exp(x) - 1 would cancel),
+ * exp(x) - 1 elsewhere; error a few ulp. */
+static inline ALWAYS_INLINE double vexpm1_f64(double x)
+{
+    double p = 1.0 / 87178291200.0;
+    p = p * x + 1.0 / 6227020800.0;
+    p = p * x + 1.0 / 479001600.0;
+    p = p * x + 1.0 / 39916800.0;
+    p = p * x + 1.0 / 3628800.0;
+    p = p * x + 1.0 / 362880.0;
+    p = p * x + 1.0 / 40320.0;
+    p = p * x + 1.0 / 5040.0;
+    p = p * x + 1.0 / 720.0;
+    p = p * x + 1.0 / 120.0;
+    p = p * x + 1.0 / 24.0;
+    p = p * x + 1.0 / 6.0;
+    p = p * x + 0.5;
+    p = p * x + 1.0;
+    double big = vexp_f64(x) - 1.0;
+    return fabs(x) < 0.5 ? p * x : big;
+}
+
+static inline ALWAYS_INLINE float vexpm1_f32(float x)
+{
+    float p = 1.0f / 362880.0f;
+    p = p * x + 1.0f / 40320.0f;
+    p = p * x + 1.0f / 5040.0f;
+    p = p * x + 1.0f / 720.0f;
+    p = p * x + 1.0f / 120.0f;
+    p = p * x + 1.0f / 24.0f;
+    p = p * x + 1.0f / 6.0f;
+    p = p * x + 0.5f;
+    p = p * x + 1.0f;
+    float big = vexp_f32(x) - 1.0f;
+    return fabsf(x) < 0.5f ? p * x : big;
+}
+
+/* float32 */
+#define REAL float
+#define SFX(name) name##_f32
+#define FLAG_T int32_t
+#define EXP expf
+#define EXPM1 expm1f
+#define LOG1P log1pf
+#define VEXPM1 vexpm1_f32
+#define LOG logf
+#define VEXP vexp_f32
+#define SQRT sqrtf
+#define FABS fabsf
+#define EPS FLT_EPSILON
+#include "ttfs_kernels.inc"
+#undef REAL
+#undef SFX
+#undef FLAG_T
+#undef EXP
+#undef EXPM1
+#undef LOG1P
+#undef VEXPM1
+#undef LOG
+#undef VEXP
+#undef SQRT
+#undef FABS
+#undef EPS
+
+/* float64 */
+#define REAL double
+#define SFX(name) name##_f64
+#define FLAG_T int64_t
+#define EXP exp
+#define EXPM1 expm1
+#define LOG1P log1p
+#define VEXPM1 vexpm1_f64
+#define LOG log
+#define VEXP vexp_f64
+#define SQRT sqrt
+#define FABS fabs
+#define EPS DBL_EPSILON
+#include "ttfs_kernels.inc"
+#undef REAL
+#undef SFX
+#undef FLAG_T
+#undef EXP
+#undef EXPM1
+#undef LOG1P
+#undef VEXPM1
+#undef LOG
+#undef VEXP
+#undef SQRT
+#undef FABS
+#undef EPS
+
 /* ------------------------------------------------------------------ Python bindings */
 
 static int parse_neuron(neuron_t *nr, int regime, double tau_m, double tau_s, double c, double min_slope,
@@ -177,8 +304,8 @@ static int parse_neuron(neuron_t *nr, int regime, double tau_m, double tau_s, do
     nr->tau_m = tau_m;
     nr->tau_s = tau_s;
     nr->c = c;
-    nr->k = regime == REGIME_EQUAL ? 0.0 : tau_s / (tau_m - tau_s);
-    nr->inv_tau_diff = regime == REGIME_EQUAL ? 0.0 : 1.0 / tau_m - 1.0 / tau_s;
+    nr->g = regime == REGIME_EQUAL ? 0.0 : (tau_m - tau_s) / (tau_s * tau_m);
+    nr->log_term = regime == REGIME_EQUAL ? 0.0 : -log1p(-nr->g * tau_s);
     nr->min_slope = min_slope;
     nr->span_limit = span_limit;
     return 0;
@@ -250,40 +377,23 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     if (B == 0 || N == 0 || M == 0 || (!grad_x && !grad_w)) Py_RETURN_NONE;
     if (n_threads < 1) n_threads = 1;
     if (n_threads > B) n_threads = (int)B;
-    size_t elem = is_double ? sizeof(double) : sizeof(float);
-    /* per-thread grad_w accumulators for threads 1..n-1, summed into grad_w at the end */
-    void **priv = calloc((size_t)n_threads, sizeof(void *));
-    if (!priv) return PyErr_NoMemory();
-    int oom = 0;
-    if (grad_w)
-        for (int t = 1; t < n_threads; ++t)
-            if (!(priv[t] = calloc((size_t)(N * M), elem))) oom = 1;
-    int rc = -1;
+    const int neuron_major = M < 16 && N > M;
+    int rc;
     Py_BEGIN_ALLOW_THREADS
-    if (!oom) {
-        if (is_double) {
-            bwd_job_f64 job = {&nr, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
-                               (const double *)(uintptr_t)times, (const double *)(uintptr_t)slopes,
-                               (const double *)(uintptr_t)grad_times, (double *)(uintptr_t)grad_x,
-                               (double *)(uintptr_t)grad_w, (double **)priv, N, M};
-            rc = run_parallel(backward_rows_f64, &job, B, n_threads, NULL);
-            if (rc > 0 && grad_w)
-                for (int t = 1; t < rc; ++t)
-                    for (Py_ssize_t e = 0; e < N * M; ++e) job.grad_w[e] += ((double *)priv[t])[e];
-        } else {
-            bwd_job_f32 job = {&nr, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
-                               (const float *)(uintptr_t)times, (const float *)(uintptr_t)slopes,
-                               (const float *)(uintptr_t)grad_times, (float *)(uintptr_t)grad_x,
-                               (float *)(uintptr_t)grad_w, (float **)priv, N, M};
-            rc = run_parallel(backward_rows_f32, &job, B, n_threads, NULL);
-            if (rc > 0 && grad_w)
-                for (int t = 1; t < rc; ++t)
-                    for (Py_ssize_t e = 0; e < N * M; ++e) job.grad_w[e] += ((float *)priv[t])[e];
-        }
+    if (is_double) {
+        bwd_job_f64 job = {&nr, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
+                           (const double *)(uintptr_t)times, (const double *)(uintptr_t)slopes,
+                           (const double *)(uintptr_t)grad_times, NULL, (double *)(uintptr_t)grad_x, NULL,
+                           neuron_major, N, M};
+        rc = backward_f64(&job, (double *)(uintptr_t)grad_w, B, n_threads);
+    } else {
+        bwd_job_f32 job = {&nr, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
+                           (const float *)(uintptr_t)times, (const float *)(uintptr_t)slopes,
+                           (const float *)(uintptr_t)grad_times, NULL, (float *)(uintptr_t)grad_x, NULL,
+                           neuron_major, N, M};
+        rc = backward_f32(&job, (float *)(uintptr_t)grad_w, B, n_threads);
     }
     Py_END_ALLOW_THREADS
-    for (int t = 0; t < n_threads; ++t) free(priv[t]);
-    free(priv);
     if (rc < 0) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
