@@ -186,3 +186,30 @@ def test_short_yin_yang_run_learns():
     _, test_accuracy = trainer.evaluate("test")
     print(f"20 epochs: test accuracy {test_accuracy:.4f}")
     assert test_accuracy >= 0.85
+
+
+def test_keep_best_returns_to_the_best_validation_epoch():
+    config = TrainConfig(epochs=4, batch_size=100, keep_best=True, skip_step_on_bump=False, seed=1)
+    snapshots = []
+
+    def on_epoch(event):
+        if event.kind == "epoch":
+            snapshots.append((event.accuracy, event.network.weights()))
+
+    trainer = Trainer(config, data=small_data(), callbacks=[on_epoch], progress=False)
+    trainer.run()
+    best_accuracy = max(acc for acc, _ in snapshots)
+    best_weights = next(w for acc, w in snapshots if acc == best_accuracy)  # first epoch reaching it
+    for w, expected in zip(trainer.network.weights(), best_weights):
+        assert torch.equal(w, expected)
+    assert trainer.evaluate("validation")[1] == best_accuracy
+
+
+def test_step_and_bump_in_one_batch_keeps_gradients_valid():
+    """With skip_step_on_bump=False a batch both steps and bumps; the bump must come after backward."""
+    config = TrainConfig(epochs=1, batch_size=50, hidden=(4,), max_silent_hidden=0.0, skip_step_on_bump=False)
+    trainer = Trainer(config, data=small_data(100, 50), progress=False)
+    before = trainer.network.weights()
+    event = trainer.train_batch()
+    assert event.bumped
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.weights()))

@@ -108,6 +108,7 @@ class Trainer:
         self._order = None  # permutation of the current epoch
         self._batch_index = 0
         self._epoch_stats = _EpochStats()
+        self._best = (-1.0, None)  # (validation accuracy, weights) for config.keep_best
         self._unpaused = threading.Event()
         self._unpaused.set()
         self._stop = threading.Event()
@@ -144,7 +145,15 @@ class Trainer:
                 if self.epoch > epoch_before:
                     bar.update(1)
                     bar.set_postfix(val_acc=f"{self.history['validation_accuracy'][-1]:.4f}")
+        if self.config.keep_best and self.epoch >= target and self._best[1] is not None:
+            self._restore(self._best[1])
         return self.history
+
+    @torch.no_grad()
+    def _restore(self, weights):
+        for layer, w in zip(self.network.layers, weights):
+            layer.weight.copy_(w)
+        self.substrate.after_update(self.network)
 
     def train_batch(self) -> TrainingEvent:
         """One mini-batch: a gradient step or a weight bump. Finishes the epoch when due."""
@@ -174,15 +183,15 @@ class Trainer:
         output = layer_times[-1]
         tolerances = [self.config.max_silent_hidden] * (len(layer_times) - 1) + [self.config.max_silent_output]
         layer = layer_needing_bump([t.detach() for t in layer_times], tolerances)
-        if layer is not None:
-            self._bump_value = self._bump_value * 2 if layer == self._last_bumped_layer else self.config.bump
-            bump_silent_neurons(self.network.layers[layer].weight, layer_times[layer].detach(), self._bump_value)
-        self._last_bumped_layer = layer
         loss = spike_time_loss(output, y, self.config.loss)
         if layer is None or not self.config.skip_step_on_bump:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+        if layer is not None:  # after backward: the bump changes the weights in place
+            self._bump_value = self._bump_value * 2 if layer == self._last_bumped_layer else self.config.bump
+            bump_silent_neurons(self.network.layers[layer].weight, layer_times[layer].detach(), self._bump_value)
+        self._last_bumped_layer = layer
         self.substrate.after_update(self.network)
         return loss.item(), accuracy(output.detach(), y), layer is not None
 
@@ -203,6 +212,8 @@ class Trainer:
         h["validation_accuracy"].append(val_acc)
         h["bumped_fraction"].append(stats.bumped / stats.batches)
         h["seconds_per_epoch"].append(time.perf_counter() - stats.started)
+        if self.config.keep_best and val_acc > self._best[0]:
+            self._best = (val_acc, self.network.weights())
         self._emit(TrainingEvent("epoch", self.epoch, self.step_count, h["train_loss"][-1], val_acc, False, self.network, h))
 
     @torch.no_grad()
@@ -234,6 +245,8 @@ class Trainer:
             "batch_index": self._batch_index,
             "epoch_stats": self._epoch_stats.to_dict(),
             "history": {k: list(v) for k, v in self.history.items()},
+            "best_validation_accuracy": self._best[0],
+            "best_weights": self._best[1],
         }
 
     def save(self, path):
@@ -259,6 +272,7 @@ class Trainer:
             trainer._order, trainer._batch_index = state["order"], int(state["batch_index"])
             trainer._epoch_stats = _EpochStats.from_dict(state["epoch_stats"])
             trainer.history = {k: list(v) for k, v in state["history"].items()}
+            trainer._best = (float(state["best_validation_accuracy"]), state["best_weights"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise checkpoint.CheckpointError(f"{path} has an invalid training state: {error}") from error
         return trainer
