@@ -143,7 +143,7 @@ def layer_potentials(network: TTFSNetwork, input_times, layer: int, neurons, gri
         layer_times = network.spike_times(x)
     inputs = append_bias_spike(layer_times[layer - 1], target.bias_time)
     grid = torch.as_tensor(np.asarray(grid, dtype=np.float64), dtype=network.dtype)
-    potentials = membrane_potential(grid, inputs, target.weight[:, neurons], target.params)[0]
+    potentials = membrane_potential(grid, inputs, target.weight.detach()[:, neurons], target.params)[0]
     return potentials.numpy(), layer_times[layer][0, neurons].numpy()
 
 

@@ -45,8 +45,8 @@ class ChipView(View):
             marks=[self.synapses], title="synapse array (6-bit weights; red excitatory, blue inhibitory)",
             axes=[bq.Axis(scale=x_sc, label="neuron circuit (those in use)"),
                   bq.Axis(scale=y_sc, side="left", label="synapse row"),
-                  bq.ColorAxis(scale=color, side="right", label="hardware weight")],
-            padding_x=0, padding_y=0, fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 70},
+                  bq.ColorAxis(scale=color, side="right", label="weight", tick_format="d")],
+            padding_x=0, padding_y=0, fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 110},
             layout=widgets.Layout(width="760px", height="360px"),
         )
         self.figure.add_class("ttfs-chip-figure")
