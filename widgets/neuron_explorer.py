@@ -61,7 +61,7 @@ class NeuronExplorer(View):
         controls = widgets.VBox([
             self.ratio,
             widgets.HTML("input spike times t<sub>i</sub> (τ<sub>s</sub>) and weights w<sub>i</sub> "
-                         "(or drag the triangles)"),
+                         "(or click in the plot: the nearest triangle follows the mouse; click again to drop it)"),
             self.rows, self.readout, self.status,
         ])
         self.children = [widgets.HBox([self.figure, self.gradient_figure]), controls]

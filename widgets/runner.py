@@ -6,7 +6,7 @@ only records; every so often it *publishes* -- copies the record into ``state.hi
 bumps ``state.weights_version`` -- and the views redraw, in this thread, right there.
 
 Throttling: after a publish that took ``cost`` seconds the next one waits at least
-max(min_interval, cost * (1 - f) / f), so drawing takes at most a fraction f (default 20 %)
+max(min_interval, cost * (1 - f) / f), so drawing takes at most a fraction f (default 15 %)
 of the time. ``draw_seconds`` / ``train_seconds`` measure what it really cost.
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ HISTORY_KEYS = ("step", "loss", "accuracy", "epoch", "epoch_step", "validation_a
 
 
 class TrainingRunner:
-    def __init__(self, state, min_interval: float = 0.5, max_draw_fraction: float = 0.2, threads: int | None = None):
+    def __init__(self, state, min_interval: float = 1.0, max_draw_fraction: float = 0.15, threads: int | None = None):
         if not 0 < max_draw_fraction < 1:
             raise ValueError(f"max_draw_fraction must lie in (0, 1), got {max_draw_fraction!r}")
         self.state = state
