@@ -5,7 +5,7 @@ fine-tuned with the distortion in the loop (ttfs_lab.experiments.robustness).
 
 is the same as ``python -m ttfs_lab robustness ...``; it additionally writes the table as
 DIR/robustness.md. The full study (no --quick, a trained network given) takes about an hour
-on one core: 9 distortions x 2-4 strengths, 20 in-the-loop epochs each.
+on one core: 9 distortions x 2-4 strengths, 15 in-the-loop epochs each.
 """
 from __future__ import annotations
 

@@ -255,6 +255,8 @@ def test_cli_train_in_the_loop_on_the_chip(tmp_path, small_yin_yang, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     hw = metrics["hardware"]
     assert hw["profile"] == "bss2" and hw["chip_id"] == 2 and hw["in_the_loop"] is True
+    # in the loop, weight bumping tolerates some silent outputs (else most batches are bumps)
+    assert hw["max_silent_output"] == metrics["config"]["max_silent_output"] == 0.1
     assert hw["mapping"]["neuron_circuits"] == 23
     assert hw["test_run"]["samples"] == 60
     assert hw["test_run"]["hardware_time_us_estimate"] == pytest.approx(60 * 48.0)
@@ -275,6 +277,7 @@ def test_cli_hardware_without_in_the_loop_tests_an_ideally_trained_network(tmp_p
                  "--hidden", "20", "--no-progress", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["hardware"]["in_the_loop"] is False
+    assert metrics["config"]["max_silent_output"] == 0.0  # ideal training: the paper's protocol
     assert metrics["hardware"]["runs_total"]["samples"] == 60  # only the test run touched the chip
     from ttfs_lab import checkpoint
 

@@ -124,7 +124,7 @@ def cmd_train(args) -> int:
         "seconds_total": time.perf_counter() - started,
         "seconds_per_epoch": trainer.history["seconds_per_epoch"],
         "bumped_fraction": trainer.history["bumped_fraction"],
-        "config": config.to_dict(),
+        "config": trainer.config.to_dict(),  # as trained (the hardware session may adapt it)
     }
     if hardware:
         metrics.update(hardware.metrics())
