@@ -1,0 +1,71 @@
+"""apps/playground.ipynb in a real browser: its figures render, Play trains, the chip switch
+changes the hardware readouts, and the page stays offline and free of JavaScript errors."""
+
+import re
+
+import pytest
+
+from dashboards import figure_fingerprint, wait_for_text_change, wait_until
+
+FIGURES = ["decision", "loss", "accuracy", "membrane", "raster", "chip"]
+LOSS_PATH = ".ttfs-loss-figure path.line"
+TRAINING = ".ttfs-training-readout"
+HW_READOUT = ".ttfs-hw-readout"
+CHIP_READOUT = ".ttfs-chip-readout"
+BATCHES = re.compile(r"batch (\d+)")
+
+
+@pytest.fixture(scope="module")
+def playground(voila_url, open_page, artifacts):
+    rec = open_page(f"{voila_url}/voila/render/playground.ipynb", wait_for=".ttfs-decision-figure svg",
+                    viewport=(1400, 1000))
+    wait_until(rec.page, f"document.querySelector('{HW_READOUT}')?.innerText.includes('samples')"
+                         f" && !document.querySelector('{HW_READOUT}').innerText.includes('computing')")
+    with open(artifacts / "timings.txt", "a") as f:
+        f.write(f"playground.ipynb first render: {rec.load_seconds:.2f} s\n")
+    rec.page.screenshot(path=str(artifacts / "playground-initial.png"), full_page=True)
+    return rec
+
+
+def test_page_renders_every_figure(playground):
+    page = playground.page
+    for name in FIGURES:
+        assert page.locator(f".ttfs-{name}-figure svg").count() >= 1, name
+    assert "Yin-Yang playground" in page.inner_text("h1")
+    # The issue asks for a button labelled Play (TrainingPanel labels it "play", lower case).
+    assert page.inner_text(".ttfs-play").strip().lower() == "play"
+
+
+def test_play_draws_the_loss_curve_and_pause_stops(playground, artifacts):
+    page = playground.page
+    decision_before = figure_fingerprint(page, ".ttfs-decision-figure")
+    assert int(BATCHES.search(page.inner_text(TRAINING)).group(1)) == 0
+    page.click(".ttfs-play")
+    # At least 3 points on the loss curve: "M x,y L x,y L x,y".
+    wait_until(page, f"(document.querySelector('{LOSS_PATH}')?.getAttribute('d') || '').split('L').length >= 3")
+    page.click(".ttfs-pause")
+    wait_until(page, f"document.querySelector('{TRAINING}').innerText.startsWith('paused')")
+    assert int(BATCHES.search(page.inner_text(TRAINING)).group(1)) >= 3
+    # The decision map is redrawn from the trained weights.
+    wait_until(page, "([sel, old]) => window.__ttfsFingerprint(sel) !== old",
+               arg=[".ttfs-decision-figure", decision_before])
+    page.screenshot(path=str(artifacts / "playground-trained.png"), full_page=True)
+
+
+def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
+    page = playground.page
+    assert "the lab runs the ideal model" in page.inner_text(CHIP_READOUT)
+    hw_before = page.inner_text(HW_READOUT)
+    page.click(".ttfs-hw_emulated")
+    wait_until(page, f"document.querySelector('{CHIP_READOUT}').innerText.includes('running on the emulated chip')")
+    hw_after = wait_for_text_change(page, HW_READOUT, hw_before)
+    assert hw_after != hw_before
+    page.screenshot(path=str(artifacts / "playground-emulated.png"), full_page=True)
+    page.click(".ttfs-hw_emulated")  # back to the ideal model
+    wait_until(page, f"document.querySelector('{CHIP_READOUT}').innerText.includes('the lab runs the ideal model')")
+
+
+def test_no_console_errors_and_no_foreign_requests(playground):
+    assert playground.console_errors == []
+    assert playground.foreign_requests() == []
+    assert any("/voila/render/playground.ipynb" in u for u in playground.requests)
