@@ -4,7 +4,7 @@ VENV = .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 PORT ?= 8866
-APP ?= neuron.ipynb
+APP ?= playground.ipynb
 # Voilà reads apps/voila.json (offline template, no CDN MathJax); the template itself lives in
 # apps/jupyter/voila/templates/offline and is found through JUPYTER_PATH.
 VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_paths=apps
