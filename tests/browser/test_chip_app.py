@@ -20,7 +20,7 @@ DONE = (f"document.querySelector('{HW_READOUT}')?.innerText.includes('samples')"
 
 @pytest.fixture(scope="module")
 def chip_app(voila_url, open_page, artifacts):
-    rec = open_page(f"{voila_url}/voila/render/chip.ipynb", wait_for=".ttfs-chip-figure svg", viewport=(1400, 1000))
+    rec = open_page(f"{voila_url}/voila/render/chip.ipynb", wait_for=".ttfs-chip-figure svg", viewport=(1400, 2000))
     wait_until(rec.page, DONE)
     with open(artifacts / "timings.txt", "a") as f:
         f.write(f"chip.ipynb first render: {rec.load_seconds:.2f} s\n")

@@ -18,7 +18,7 @@ BATCHES = re.compile(r"batch (\d+)")
 @pytest.fixture(scope="module")
 def playground(voila_url, open_page, artifacts):
     rec = open_page(f"{voila_url}/voila/render/playground.ipynb", wait_for=".ttfs-decision-figure svg",
-                    viewport=(1400, 1000))
+                    viewport=(1400, 2400))
     wait_until(rec.page, f"document.querySelector('{HW_READOUT}')?.innerText.includes('samples')"
                          f" && !document.querySelector('{HW_READOUT}').innerText.includes('computing')")
     with open(artifacts / "timings.txt", "a") as f:
