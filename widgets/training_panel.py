@@ -37,10 +37,10 @@ class TrainingPanel(View):
         super().__init__(state, **kwargs)
         self.runner = runner if runner is not None else TrainingRunner.for_state(self.state)
         self.buttons = {
-            "play": _button("play", "play", "train in the background"),
-            "pause": _button("pause", "pause", "stop after the current batch"),
-            "step": _button("step", "step-forward", "train one batch"),
-            "reset": _button("reset", "refresh", "new random network from the settings"),
+            "play": _button("Play", "play", "train in the background"),
+            "pause": _button("Pause", "pause", "stop after the current batch"),
+            "step": _button("Step", "step-forward", "train one batch"),
+            "reset": _button("Reset", "refresh", "new random network from the settings"),
         }
         for name, button in self.buttons.items():
             self.add_control(name, button)

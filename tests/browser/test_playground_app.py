@@ -32,8 +32,8 @@ def test_page_renders_every_figure(playground):
     for name in FIGURES:
         assert page.locator(f".ttfs-{name}-figure svg").count() >= 1, name
     assert "Yin-Yang playground" in page.inner_text("h1")
-    # The issue asks for a button labelled Play (TrainingPanel labels it "play", lower case).
-    assert page.inner_text(".ttfs-play").strip().lower() == "play"
+    # The issue asks for a button labelled "Play".
+    assert page.inner_text(".ttfs-play").strip() == "Play"
 
 
 def test_play_draws_the_loss_curve_and_pause_stops(playground, artifacts):
