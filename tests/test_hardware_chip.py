@@ -199,6 +199,40 @@ def test_in_the_loop_gradient_is_the_ideal_formula_at_the_measured_times():
     assert torch.equal(net.layers[1].weight.grad[:, other], torch.zeros(21, 2, dtype=torch.float64))
 
 
+def test_in_the_loop_gradient_is_the_chip_gradient_for_threshold_deviations():
+    """Thresholds (fixed pattern and trial noise) do not change the potential, only where it
+    crosses, so the ideal formulas at the measured times are the exact gradient of the chip's
+    loss. Reference: central differences of the chip's loss with the same noise draws."""
+    import copy
+
+    net = TTFSNetwork((4, 20, 3), seed=4)
+    x, y = yin_yang_batch(40, "train")
+    emulator = Emulator(HardwareModel("thresholds", (ThresholdMismatch(0.1, seed=2), ThresholdNoise(0.05, seed=2))))
+    state = [g.get_state() for g in emulator._rngs]
+
+    def replay():
+        for g, s in zip(emulator._rngs, state):
+            g.set_state(s)
+
+    replay()
+    spike_time_loss(InTheLoop(emulator, min_slope=1e-6).spike_times(net, x)[-1], y).backward()
+    grads = [layer.weight.grad.clone() for layer in net.layers]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        direction = [torch.randn(w.shape, generator=g, dtype=torch.float64) for w in grads]
+        losses = []
+        for sign in (1, -1):
+            moved = copy.deepcopy(net)
+            with torch.no_grad():
+                for layer, d in zip(moved.layers, direction):
+                    layer.weight += sign * 1e-6 * d
+            replay()
+            losses.append(spike_time_loss(emulator.run(moved, x)[-1], y).item())
+        finite_difference = (losses[0] - losses[1]) / 2e-6
+        analytic = sum((gr * d).sum().item() for gr, d in zip(grads, direction))
+        assert analytic == pytest.approx(finite_difference, rel=1e-4, abs=1e-8)
+
+
 def test_in_the_loop_floors_small_slopes():
     # A measured spike far after the ideal potential's peak has u'(T) < 0 in the ideal model.
     net = TTFSNetwork.from_weights([torch.tensor([[3.0], [0.0]], dtype=torch.float64)])  # 1 input + bias

@@ -31,9 +31,13 @@ from ..spike_times import implicit_gradients, slope_at
 # chip: 60-80 % of all batches), which stalls fine-tuning.
 MAX_SILENT_OUTPUT = 0.1
 
-# Floor on u'(T) in units of c / tau_s. Ideal crossings of trained Yin-Yang networks have
-# slopes of order 1; 0.05 only touches near-tangential ones (measured: see tests).
-MIN_SLOPE = 0.05
+# Floor on u'(T) in units of c / tau_s. Measured on the bss2 profile (ideally trained 4-120-3
+# network, 300 training samples, 40 random weight directions, finite differences of the chip's
+# loss with the same noise draws): the in-the-loop gradient's correlation with the chip's true
+# directional derivatives is 0.20 with the core's floor (1e-6; a few measured spikes where the
+# ideal slope is ~0 dominate), 0.92 at 0.05, 0.97-0.98 at 0.2, 0.96-0.97 at 0.5 and 0.93 at 1.
+# With threshold deviations alone the gradient is exact at any floor below the true slopes.
+MIN_SLOPE = 0.2
 
 
 class _MeasuredLayer(torch.autograd.Function):
