@@ -199,7 +199,7 @@ class Trainer:
         with warnings.catch_warnings():
             # An epoch made only of weight bumps has no optimizer step; the schedule still
             # advances per epoch, as in the paper.
-            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
             self.scheduler.step()
         self._order = None
         self.epoch += 1
