@@ -118,6 +118,15 @@ def _prepare(t: torch.Tensor) -> torch.Tensor:
     return t.detach().contiguous()
 
 
+def _check_shapes(x, w, *per_neuron):
+    # The kernels trust these sizes when they index raw memory.
+    if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[0]:
+        raise ValueError(f"expected input_times [B, N] and weights [N, M], got {tuple(x.shape)} and {tuple(w.shape)}")
+    for t in per_neuron:
+        if tuple(t.shape) != (x.shape[0], w.shape[1]):
+            raise ValueError(f"expected [{x.shape[0]}, {w.shape[1]}] (batch, neurons), got {tuple(t.shape)}")
+
+
 def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronParams, span_limit: float):
     """Spike times [B, M] and slopes u'(T) [B, M] (zero where silent), as the torch path.
 
@@ -125,6 +134,7 @@ def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronPara
     times; if it exceeds span_limit the caller must raise (those samples are left silent).
     """
     x, w = _prepare(input_times), _prepare(weights)
+    _check_shapes(x, w)
     (n_batch, n_in), n_out = x.shape, w.shape[1]
     times = torch.empty((n_batch, n_out), dtype=w.dtype)
     slopes = torch.empty_like(times)
@@ -140,7 +150,8 @@ def backward(input_times, weights, times, slopes, grad_times, params: NeuronPara
              need_input_grad: bool, need_weight_grad: bool, span_limit: float):
     """(grad_input_times or None, grad_weights or None) of the spike times, as the torch path."""
     x, w = _prepare(input_times), _prepare(weights)
-    t, s, g = _prepare(times), _prepare(slopes), _prepare(grad_times).to(w.dtype)
+    t, s, g = _prepare(times), _prepare(slopes), _prepare(grad_times)
+    _check_shapes(x, w, t, s, g)
     (n_batch, n_in), n_out = x.shape, w.shape[1]
     grad_x = torch.empty_like(x) if need_input_grad else None
     grad_w = torch.zeros_like(w) if need_weight_grad else None
