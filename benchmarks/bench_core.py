@@ -1,0 +1,238 @@
+"""Core speed: forward and forward+backward of whole networks, native vs torch vs naive.
+
+    python benchmarks/bench_core.py [--batch 1000] [--repeats 5] [--threads N] [--quick]
+
+Networks (tau_m = tau_s = 1, threshold 1, bias spike at 0.9 in every layer):
+  5-120-3     Yin-Yang (4 encoded features + the bias spike), paper initialisation
+  256-246-10  16x16 MNIST test images encoded as in the paper (black pixels never spike, about
+              58% of inputs silent) and a dense variant (every input spikes, uniform in
+              [0.15, 2]); weights drawn so that about half the hidden and most output neurons
+              fire (printed)
+
+Backends: "native" (ttfs_lab._native), "torch" (the vectorised reference in
+ttfs_lab/spike_times.py), and "naive": the causal-set enumeration of the original
+authors' code, written here: per sample, sort; for every prefix k build the masked [N, M]
+weights, sums a_k, b_k for all k at once, scipy.special.lambertw of all of them, then the
+first time per neuron that lies in its interval (O(N^2 M) per sample; forward only).
+Slow backends are timed on a smaller batch and reported per sample. Timings are wall clock,
+best of --repeats (the machine may be shared: compare ratios within one run).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+from scipy.special import lambertw
+
+from ttfs_lab import NeuronParams, TTFSNetwork, native
+from ttfs_lab.data import load
+from ttfs_lab.network import append_bias_spike
+
+PARAMS = NeuronParams()
+
+
+# ----------------------------------------------------------------------------- naive reference
+def naive_layer(times: np.ndarray, weights: np.ndarray, c: float = PARAMS.c) -> np.ndarray:
+    """First spike times [B, M] by enumerating every causal set (tau_m = tau_s = 1)."""
+    n_batch, n_in = times.shape
+    out = np.full((n_batch, weights.shape[1]), np.inf)
+    for b in range(n_batch):
+        order = np.argsort(times[b], kind="stable")
+        t = times[b, order]
+        w = weights[order]  # [N, M]
+        finite = np.isfinite(t)
+        t0 = t[finite][0] if finite.any() else 0.0
+        r = np.where(finite, t - t0, 0.0)
+        # mask[k, i] = input i belongs to the k-th causal set; [N, N, M] masked weight copies
+        mask = (np.arange(n_in)[None, :] <= np.arange(n_in)[:, None]) & finite[None, :]
+        masked = mask[:, :, None] * w[None, :, :]
+        a = np.einsum("kim,i->km", masked, np.exp(r))
+        bb = np.einsum("kim,i->km", masked, r * np.exp(r))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            z = -(c / a) * np.exp(bb / a)
+            T = bb / a - lambertw(z, 0).real
+        lo = r[:, None]
+        hi = np.append(r[1:], np.inf)
+        hi = np.where(np.append(finite[1:], False), hi, np.inf)[:, None]
+        valid = (a > 0) & (z >= -1 / math.e) & (T >= lo) & (T < hi) & finite[:, None]
+        first = np.where(valid.any(axis=0), valid.argmax(axis=0), -1)
+        fired = first >= 0
+        out[b, fired] = T[first[fired], np.nonzero(fired)[0]] + t0
+    return out
+
+
+def naive_network(net: TTFSNetwork, x: torch.Tensor) -> np.ndarray:
+    h = x.double().numpy()
+    for layer in net.layers:
+        h = naive_layer(np.concatenate([h, np.full((h.shape[0], 1), layer.bias_time)], axis=1),
+                        layer.weight.detach().double().numpy())
+    return h
+
+
+# ----------------------------------------------------------------------------- inputs and weights
+def yin_yang_inputs(n: int) -> torch.Tensor:
+    times, _ = load("yin_yang", "train", size=n, seed=0)
+    return torch.tensor(times)
+
+
+def mnist_inputs(n: int, dense: bool, rng: np.random.Generator) -> tuple[torch.Tensor, str]:
+    if dense:
+        return torch.tensor(rng.uniform(0.15, 2.0, size=(n, 256))), "dense: all 256 spike, uniform [0.15, 2]"
+    times, _ = load("mnist", "test")
+    times = times[:n]
+    return torch.tensor(times), f"16x16 MNIST test images, {np.isinf(times).mean():.0%} of inputs silent"
+
+
+def spiking_fractions(net, x):
+    with torch.no_grad(), native.set_backend("native" if native.available() else "torch"):
+        return [float(torch.isfinite(t).float().mean()) for t in net.spike_times(x)[1:]]
+
+
+def calibrated_mnist_network(x: torch.Tensor, rng: np.random.Generator) -> TTFSNetwork:
+    """256-246-10 with Gaussian weights whose mean is set (bisection) so that ~50% of the
+    hidden and ~80% of the output neurons spike on these inputs."""
+    sizes = (256, 246, 10)
+    stds = (0.5, 0.3)
+    mats = []
+    h = x
+    for layer, (n_in, n_out), target in zip(range(2), zip(sizes[:-1], sizes[1:]), (0.5, 0.8)):
+        noise = rng.normal(size=(n_in + 1, n_out))
+        n_active = float(torch.isfinite(h).sum(dim=1).double().mean()) + 1
+        scale = PARAMS.c * math.e / n_active
+        lo_mu, hi_mu = -2.0, 6.0
+        for _ in range(30):
+            mu = 0.5 * (lo_mu + hi_mu)
+            w = torch.tensor((noise * stds[layer] * 4 + mu) * scale)
+            net = TTFSNetwork.from_weights([w], params=PARAMS)
+            frac = spiking_fractions(net, h[:200])[0]
+            lo_mu, hi_mu = (mu, hi_mu) if frac < target else (lo_mu, mu)
+        mats.append(w)
+        with torch.no_grad(), native.set_backend("native" if native.available() else "torch"):
+            h = TTFSNetwork.from_weights([w], params=PARAMS)(h)
+    return TTFSNetwork.from_weights(mats, params=PARAMS)
+
+
+# ----------------------------------------------------------------------------- timing
+def best_time(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, thread start)
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def forward_fn(net, x):
+    def run():
+        with torch.no_grad():
+            net(x)
+    return run
+
+
+def forward_backward_fn(net, x):
+    coefficients = torch.linspace(-1, 1, net.sizes[-1], dtype=net.dtype)
+
+    def run():
+        net.zero_grad()
+        out = net(x)
+        loss = (torch.where(torch.isfinite(out), out, torch.zeros_like(out)) * coefficients).sum()
+        loss.backward()
+    return run
+
+
+def measure(net, x, backend, mode, batch, repeats):
+    """Samples per second (and the batch actually timed)."""
+    xb = x[:batch]
+    with native.set_backend(backend):
+        fn = forward_fn(net, xb) if mode == "forward" else forward_backward_fn(net, xb)
+        seconds = best_time(fn, repeats)
+    return batch / seconds, batch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--quick", action="store_true", help="smaller batches for the slow backends")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}, "
+          f"os.cpu_count() = {os.cpu_count()}, {platform.processor() or platform.machine()}")
+    print(f"native extension available: {native.available()}; batch {args.batch}; best of {args.repeats}")
+    if not native.available():
+        print("WARNING: ttfs_lab._native is not built; only the torch and naive backends are timed")
+
+    slow_batch = {"torch": 50 if args.quick else 200, "naive": 5 if args.quick else 20}
+    cases = []
+    x_yy = yin_yang_inputs(args.batch)
+    net_yy = TTFSNetwork((4, 120, 3), params=PARAMS, seed=0)
+    cases.append(("5-120-3", "Yin-Yang train, paper init", net_yy, x_yy, {"torch": args.batch}))
+    for dense in (False, True):
+        x_mn, label = mnist_inputs(args.batch, dense, rng)
+        net_mn = calibrated_mnist_network(x_mn, rng)
+        cases.append(("256-246-10", label, net_mn, x_mn, {}))
+
+    rows = []
+    for name, label, net64, x, overrides in cases:
+        fractions = spiking_fractions(net64, x)
+        print(f"\n{name}: {label}; spiking fraction hidden {fractions[0]:.2f}, output {fractions[1]:.2f}")
+        # the naive reference must agree with the other backends, or its timing means nothing
+        n_check = 3
+        ref = naive_network(net64, x[:n_check])
+        with torch.no_grad(), native.set_backend("native" if native.available() else "torch"):
+            got = net64(x[:n_check]).numpy()
+        same = np.array_equal(np.isfinite(ref), np.isfinite(got))
+        diff = np.nanmax(np.abs(np.where(np.isfinite(got), got - ref, 0.0)))
+        print(f"  naive vs {'native' if native.available() else 'torch'} on {n_check} samples: "
+              f"same silent set {same}, max |dT| {diff:.1e}")
+        started = time.perf_counter()
+        naive_n = min(slow_batch["naive"], args.batch)
+        naive_network(net64, x[:naive_n])
+        naive_rate = naive_n / (time.perf_counter() - started)
+        for dtype in (torch.float64, torch.float32):
+            net = TTFSNetwork.from_weights(net64.weights(), params=PARAMS, dtype=dtype)
+            xd = x.to(dtype)
+            for mode in ("forward", "forward+backward"):
+                rates = {}
+                for backend in ("native", "torch"):
+                    if backend == "native" and not native.available():
+                        continue
+                    batch = overrides.get(backend, args.batch if backend == "native" else slow_batch[backend])
+                    rates[backend] = measure(net, xd, backend, mode, min(batch, args.batch), args.repeats)
+                rows.append((name, label.split(",")[0].split(":")[0], str(dtype).replace("torch.", ""), mode, rates,
+                             naive_rate if (mode == "forward" and dtype == torch.float64) else None, naive_n))
+
+    print("\nsamples/s (wall clock, best of %d); [batch timed]" % args.repeats)
+    header = f"{'network':11} {'inputs':22} {'dtype':8} {'pass':17} {'native':>16} {'torch':>14} {'naive':>12} " \
+             f"{'native/torch':>12} {'native/naive':>12}"
+    print(header)
+    print("-" * len(header))
+    for name, inputs, dtype, mode, rates, naive_rate, naive_n in rows:
+        nat = rates.get("native")
+        tor = rates.get("torch")
+        cells = [f"{nat[0]:9.0f} [{nat[1]}]" if nat else "-", f"{tor[0]:7.1f} [{tor[1]}]" if tor else "-",
+                 f"{naive_rate:6.1f} [{naive_n}]" if naive_rate else "",
+                 f"{nat[0] / tor[0]:11.0f}x" if nat and tor else "",
+                 f"{nat[0] / naive_rate:11.0f}x" if nat and naive_rate else ""]
+        print(f"{name:11} {inputs:22} {dtype:8} {mode:17} {cells[0]:>16} {cells[1]:>14} {cells[2]:>12} "
+              f"{cells[3]:>12} {cells[4]:>12}")
+    yy = [r for r in rows if r[0] == "5-120-3" and r[2] == "float64" and r[3] == "forward+backward"]
+    if yy and "native" in yy[0][4]:
+        print(f"\n5-120-3 float64 forward+backward at batch 150 (one training step):")
+        net = TTFSNetwork((4, 120, 3), params=PARAMS, seed=0)
+        for backend in ("native",):
+            seconds = best_time(forward_backward_fn(net, x_yy[:150]), max(args.repeats, 20))
+            print(f"  {backend}: {seconds * 1e3:.2f} ms per step -> 10,000 steps in {seconds * 1e4:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
