@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=0.002)
     p.add_argument("--lr-step", type=int, default=20)
     p.add_argument("--lr-gamma", type=float, default=0.5)
+    p.add_argument("--input-noise", type=float, default=0.0,
+                   help="std of Gaussian noise on the input times during fine-tuning (tau_s), for robustness")
     p.add_argument("--trials", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -59,7 +61,8 @@ def main(argv=None) -> int:
           f"(runs: {', '.join(f'{a:.3f}' for a in deployed)})", flush=True)
 
     # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
-    config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma)
+    config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
+                             input_noise=args.input_noise)
     substrate = InTheLoop(chip)
     substrate.after_update(network)
     trainer = Trainer(config, network=network, data=data, substrate=substrate, progress=False,
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
         "deployed_test_accuracy": statistics.mean(deployed), "deployed_runs": deployed,
         "in_the_loop_test_accuracy": statistics.mean(trained), "in_the_loop_runs": trained,
         "finetune": {"epochs": args.epochs, "lr": args.lr, "lr_step": args.lr_step, "lr_gamma": args.lr_gamma,
-                     "max_silent_output": config.max_silent_output, "seconds": seconds},
+                     "max_silent_output": config.max_silent_output, "input_noise": args.input_noise,
+                     "seconds": seconds},
         "validation_accuracy_on_chip": trainer.history["validation_accuracy"],
         "hardware_totals_estimate": chip.total,
     }

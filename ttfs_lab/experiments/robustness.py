@@ -133,8 +133,9 @@ def table(records) -> str:
     lines = ["| distortion | strength | trained ideally | fine-tuned in the loop |", "|---|---|---|---|"]
     for (name, strength), by in rows.items():
         ideal, loop = by.get("ideal"), by.get("in-the-loop")
+        spread = ideal.get("test_accuracy_std", 0.0) if ideal else 0.0
         ideal_text = "" if ideal is None else f"{100 * ideal['test_accuracy']:.1f} %" + (
-            f" ± {100 * ideal['test_accuracy_std']:.1f}" if ideal.get("test_accuracy_std") else "")
+            f" ± {100 * spread:.1f}" if spread > 1e-9 else "")  # deterministic distortions: no spread
         loop_text = "" if loop is None else f"{100 * loop['test_accuracy']:.1f} %"
         lines.append(f"| {name} | {strength:.4g} | {ideal_text} | {loop_text} |")
     return "\n".join(lines)
