@@ -35,6 +35,18 @@
 #define SIMD_TARGET "avx2"
 #endif
 
+/* index of the lowest set bit of a non-zero word */
+static inline int lowest_bit(uint64_t bits)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(bits);
+#else
+    int i = 0;
+    while (!(bits & 1)) { bits >>= 1; ++i; }
+    return i;
+#endif
+}
+
 enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
 
 /* -1/e as the nearest double, and the rounding error of that double (as in lambertw.py). */
@@ -43,7 +55,7 @@ enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
 #define M_E_ 2.718281828459045
 /* Slack of the cheap interval bound, in units of the precision's epsilon (see forward_sample). */
 #define BOUND_SLACK 64.0
-/* Neurons processed together by the forward kernel (see forward_sample). */
+/* Neurons processed together by the forward kernel (see forward_sample); at most 64 (a bit mask). */
 #define NEURON_BLOCK 64
 
 typedef struct {

@@ -105,7 +105,12 @@ def applies(*tensors: torch.Tensor) -> bool:
             )
         return False
     dtype = tensors[0].dtype
-    return dtype in (torch.float32, torch.float64) and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+    if dtype is not torch.float32 and dtype is not torch.float64:
+        return False
+    for t in tensors:  # (a plain loop: this runs for every layer call)
+        if t.dtype is not dtype or t.device.type != "cpu":
+            return False
+    return True
 
 
 def _threads(work: int) -> int:
@@ -115,16 +120,18 @@ def _threads(work: int) -> int:
 
 
 def _prepare(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().contiguous()
+    # Only the memory is read (no autograd involved), so no detach(); copies only if needed.
+    return t if t.is_contiguous() else t.contiguous()
 
 
 def _check_shapes(x, w, *per_neuron):
     # The kernels trust these sizes when they index raw memory.
     if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[0]:
         raise ValueError(f"expected input_times [B, N] and weights [N, M], got {tuple(x.shape)} and {tuple(w.shape)}")
+    shape = (x.shape[0], w.shape[1])
     for t in per_neuron:
-        if tuple(t.shape) != (x.shape[0], w.shape[1]):
-            raise ValueError(f"expected [{x.shape[0]}, {w.shape[1]}] (batch, neurons), got {tuple(t.shape)}")
+        if t.shape != shape:
+            raise ValueError(f"expected {list(shape)} (batch, neurons), got {tuple(t.shape)}")
 
 
 def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronParams, span_limit: float):
