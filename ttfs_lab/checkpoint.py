@@ -15,12 +15,11 @@ target, so a crash never leaves a half-written checkpoint and never destroys the
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .network import TTFSNetwork
 from .params import NeuronParams
 
@@ -58,20 +57,8 @@ def network_from_dict(d: dict) -> TTFSNetwork:
 
 def save(path, network: TTFSNetwork, training: dict | None = None) -> Path:
     """Write a checkpoint atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, "network": network_to_dict(network), "training": training}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_dict(path) -> dict:

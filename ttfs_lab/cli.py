@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from .atomic import atomic_write
 
 DATASET_NAMES = {"yinyang": "yin_yang", "yin_yang": "yin_yang", "mnist": "mnist"}
 
@@ -173,10 +173,7 @@ def cmd_robustness(args) -> int:
 
 
 def _write_json_atomic(path: Path, data: dict):
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, default=float)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: json.dump(data, f, indent=2, default=float), binary=False)
 
 
 def main(argv=None) -> int:

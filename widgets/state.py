@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import threading
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 from traitlets import Any, Bool, Dict, Enum, Float, HasTraits, Instance, Int, List, TraitError, Unicode, observe, validate
 
+from ttfs_lab.atomic import atomic_write
 from ttfs_lab import NeuronParams, TTFSNetwork, checkpoint
 from ttfs_lab.data import encode, yin_yang
 from ttfs_lab.hardware import map_network
@@ -323,14 +322,4 @@ def _plain(value):
 
 
 def _write_atomic(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: f.write(text), binary=False)
