@@ -33,8 +33,9 @@ from .prefix_sums import basis, max_exponent, stationary_point, summed_input, su
 from .solvers import solve_bracketed, solve_double, solve_equal
 from .validation import check_layer_inputs
 
-# Elements of a [chunk, N, M] intermediate; bounds memory at a few tens of MB per tensor.
-_CHUNK_ELEMENTS = 1 << 21
+# Elements of a [chunk, N, M] intermediate: a few MB per tensor, so that the ~30 elementwise
+# passes over them run from cache (2.3x faster than 1 << 21 for a 257 -> 246 layer).
+_CHUNK_ELEMENTS = 1 << 18
 # At a tangential threshold crossing u'(T) -> 0 and dT/dw -> infinity. We cap the gradient
 # by flooring u'(T) at this fraction of c (per unit time); such crossings are knife-edge.
 _MIN_SLOPE = 1e-6
@@ -163,8 +164,10 @@ def _solve_chunk(input_times, weights, params):
         reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c
     crosses = reaches & finite[:, :, None]
 
-    fires = crosses.any(dim=1)  # [B, M]
-    k = crosses.to(torch.uint8).argmax(dim=1, keepdim=True)  # first interval that fires
+    # max over a bool dim: the value is any(), the index the first True (documented for ties);
+    # one pass, and ~15x faster than argmax over a uint8 copy
+    fires, k = crosses.max(dim=1, keepdim=True)  # [B, 1, M]: does it fire, first interval that does
+    fires = fires.squeeze(1)
     pick = lambda x: x.expand_as(p).gather(1, k).squeeze(1)  # noqa: E731
     p_k, q_k, lo_k, hi_k = pick(p), pick(q), pick(lo), pick(hi)
     # Make silent entries harmless for the solvers; they are replaced by +inf below.
