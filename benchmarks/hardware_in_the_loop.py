@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr-gamma", type=float, default=0.5)
     p.add_argument("--input-noise", type=float, default=0.0,
                    help="std of Gaussian noise on the input times during fine-tuning (tau_s), for robustness")
+    p.add_argument("--max-silent-output", type=float, default=None,
+                   help="weight bumping tolerance for silent outputs (default ttfs_lab.hardware.in_the_loop.MAX_SILENT_OUTPUT)")
     p.add_argument("--trials", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -63,6 +65,8 @@ def main(argv=None) -> int:
     # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
     config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
                              input_noise=args.input_noise)
+    if args.max_silent_output is not None:
+        config = config.replace(max_silent_output=args.max_silent_output)
     substrate = InTheLoop(chip)
     substrate.after_update(network)
     trainer = Trainer(config, network=network, data=data, substrate=substrate, progress=False,

@@ -16,7 +16,7 @@ from ttfs_lab.data import encode, yin_yang
 from ttfs_lab.hardware import (
     BrainScaleS2, Emulator, HardwareModel, InTheLoop, MappingError, OutputJitter, ThresholdMismatch,
     ThresholdNoise, TimeConstantMismatch, WeightClipping, WeightQuantization, hardware_weights, map_network,
-    synapse_rows,
+    synapse_rows, to_hardware_time_us,
 )
 from ttfs_lab.loss import spike_time_loss
 from ttfs_lab.network import append_bias_spike
@@ -157,6 +157,7 @@ def test_time_and_energy_estimates_for_known_runs():
     assert r.energy_uj == pytest.approx(50 * 8.4 * 123 / 512)
     first = out.min(dim=1).values
     assert r.latency_us == pytest.approx(6.0 * first[torch.isfinite(first)].mean().item())
+    assert torch.equal(to_hardware_time_us(torch.tensor([0.5, 2.0])), torch.tensor([3.0, 12.0]))  # tau_s = 6 us
     assert chip.total["samples"] == 50 and chip.total["energy_uj"] == pytest.approx(r.energy_uj)
 
 

@@ -9,7 +9,9 @@
     in_the_loop.py   InTheLoop: forward on the chip, ideal gradients at the measured times
     cli.py           the train command's --hardware/--in-the-loop/--chip-id options
 """
-from .bss2 import BrainScaleS2, Mapping, MappingError, RunReport, hardware_weights, map_network, synapse_rows
+from .bss2 import (
+    BrainScaleS2, Mapping, MappingError, RunReport, hardware_weights, map_network, synapse_rows, to_hardware_time_us,
+)
 from .distortions import (
     DISTORTIONS, DeadNeurons, Distortion, InputNoise, NeuronDeviation, OutputJitter, SpikeLoss, ThresholdMismatch,
     ThresholdNoise, TimeConstantMismatch, WeightClipping, WeightQuantization, make,
@@ -23,5 +25,5 @@ __all__ = [
     "InputNoise", "Mapping", "MappingError", "NeuronDeviation", "OutputJitter", "PROFILES", "RunReport",
     "SpikeLoss", "ThresholdMismatch", "ThresholdNoise", "TimeConstantMismatch", "WeightClipping",
     "WeightQuantization", "hardware_weights", "in_the_loop_spike_times", "make", "map_network",
-    "per_neuron_spike_times", "profile", "synapse_rows",
+    "per_neuron_spike_times", "profile", "synapse_rows", "to_hardware_time_us",
 ]

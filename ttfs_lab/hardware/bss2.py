@@ -47,6 +47,12 @@ CYCLE_US = 48.0  # published time per 16x16 MNIST classification
 ENERGY_UJ = 8.4  # published energy per 16x16 MNIST classification (whole chip)
 
 
+def to_hardware_time_us(model_times: torch.Tensor) -> torch.Tensor:
+    """Model times (units of tau_s) as hardware time in microseconds: tau_s = 1 <-> 6 us
+    (the chip runs 1000x faster than biology, where tau would be 6 ms)."""
+    return model_times * TAU_US
+
+
 class MappingError(ValueError):
     """The network does not fit on the chip; the message says why."""
 
