@@ -118,13 +118,14 @@ def calibrated_mnist_network(x: torch.Tensor, rng: np.random.Generator) -> TTFSN
 
 
 # ----------------------------------------------------------------------------- timing
-def best_time(fn, repeats: int) -> float:
+def best_time(fn, repeats: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of the fastest of `repeats` runs."""
     fn()  # warm-up (allocations, thread start)
-    best = math.inf
+    best = (math.inf, math.inf)
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, (time.perf_counter() - started, time.process_time() - cpu))
     return best
 
 
@@ -147,12 +148,12 @@ def forward_backward_fn(net, x):
 
 
 def measure(net, x, backend, mode, batch, repeats):
-    """Samples per second (and the batch actually timed)."""
+    """(samples per wall second, the batch timed, samples per CPU second)."""
     xb = x[:batch]
     with native.set_backend(backend):
         fn = forward_fn(net, xb) if mode == "forward" else forward_backward_fn(net, xb)
-        seconds = best_time(fn, repeats)
-    return batch / seconds, batch
+        wall, cpu = best_time(fn, repeats)
+    return batch / wall, batch, batch / cpu
 
 
 def main():
@@ -167,7 +168,8 @@ def main():
     rng = np.random.default_rng(0)
     print(f"torch {torch.__version__}, torch.get_num_threads() = {torch.get_num_threads()}, "
           f"os.cpu_count() = {os.cpu_count()}, {platform.processor() or platform.machine()}")
-    print(f"native extension available: {native.available()}; batch {args.batch}; best of {args.repeats}")
+    print(f"native extension available: {native.available()}; batch {args.batch}; best of {args.repeats}; "
+          f"load average {os.getloadavg()[0]:.1f} (other processes share the {os.cpu_count()} cores)")
     if not native.available():
         print("WARNING: ttfs_lab._native is not built; only the torch and naive backends are timed")
 
@@ -191,7 +193,8 @@ def main():
         with torch.no_grad(), native.set_backend("native" if native.available() else "torch"):
             got = net64(x[:n_check]).numpy()
         same = np.array_equal(np.isfinite(ref), np.isfinite(got))
-        diff = np.nanmax(np.abs(np.where(np.isfinite(got), got - ref, 0.0)))
+        both = np.isfinite(got) & np.isfinite(ref)
+        diff = np.abs(got[both] - ref[both]).max() if both.any() else 0.0
         print(f"  naive vs {'native' if native.available() else 'torch'} on {n_check} samples: "
               f"same silent set {same}, max |dT| {diff:.1e}")
         started = time.perf_counter()
@@ -208,30 +211,33 @@ def main():
                         continue
                     batch = overrides.get(backend, args.batch if backend == "native" else slow_batch[backend])
                     rates[backend] = measure(net, xd, backend, mode, min(batch, args.batch), args.repeats)
-                rows.append((name, label.split(",")[0].split(":")[0], str(dtype).replace("torch.", ""), mode, rates,
+                short = {"Yin-Yang train": "Yin-Yang", "dense": "dense synthetic"}.get(label.split(",")[0].split(":")[0],
+                                                                                  "MNIST 16x16 (test)")
+                rows.append((name, short, str(dtype).replace("torch.", ""), mode, rates,
                              naive_rate if (mode == "forward" and dtype == torch.float64) else None, naive_n))
 
-    print("\nsamples/s (wall clock, best of %d); [batch timed]" % args.repeats)
-    header = f"{'network':11} {'inputs':22} {'dtype':8} {'pass':17} {'native':>16} {'torch':>14} {'naive':>12} " \
-             f"{'native/torch':>12} {'native/naive':>12}"
+    print("\nsamples/s (wall clock, best of %d); [batch timed]; native also per CPU-second (all threads)"
+          % args.repeats)
+    header = f"{'network':11} {'inputs':22} {'dtype':8} {'pass':17} {'native':>16} {'(CPU)':>8} {'torch':>14} " \
+             f"{'naive':>12} {'native/torch':>12} {'native/naive':>12}"
     print(header)
     print("-" * len(header))
     for name, inputs, dtype, mode, rates, naive_rate, naive_n in rows:
         nat = rates.get("native")
         tor = rates.get("torch")
-        cells = [f"{nat[0]:9.0f} [{nat[1]}]" if nat else "-", f"{tor[0]:7.1f} [{tor[1]}]" if tor else "-",
+        cells = [f"{nat[0]:9.0f} [{nat[1]}]" if nat else "-", f"{nat[2]:8.0f}" if nat else "",
+                 f"{tor[0]:7.1f} [{tor[1]}]" if tor else "-",
                  f"{naive_rate:6.1f} [{naive_n}]" if naive_rate else "",
                  f"{nat[0] / tor[0]:11.0f}x" if nat and tor else "",
                  f"{nat[0] / naive_rate:11.0f}x" if nat and naive_rate else ""]
-        print(f"{name:11} {inputs:22} {dtype:8} {mode:17} {cells[0]:>16} {cells[1]:>14} {cells[2]:>12} "
-              f"{cells[3]:>12} {cells[4]:>12}")
+        print(f"{name:11} {inputs:22} {dtype:8} {mode:17} {cells[0]:>16} {cells[1]:>8} {cells[2]:>14} {cells[3]:>12} "
+              f"{cells[4]:>12} {cells[5]:>12}")
     yy = [r for r in rows if r[0] == "5-120-3" and r[2] == "float64" and r[3] == "forward+backward"]
     if yy and "native" in yy[0][4]:
         print(f"\n5-120-3 float64 forward+backward at batch 150 (one training step):")
         net = TTFSNetwork((4, 120, 3), params=PARAMS, seed=0)
-        for backend in ("native",):
-            seconds = best_time(forward_backward_fn(net, x_yy[:150]), max(args.repeats, 20))
-            print(f"  {backend}: {seconds * 1e3:.2f} ms per step -> 10,000 steps in {seconds * 1e4:.1f} s")
+        wall, cpu = best_time(forward_backward_fn(net, x_yy[:150]), max(args.repeats, 20))
+        print(f"  native: {wall * 1e3:.2f} ms per step (CPU {cpu * 1e3:.2f} ms) -> 10,000 steps in {wall * 1e4:.1f} s")
 
 
 if __name__ == "__main__":

@@ -350,6 +350,24 @@ def test_threads_do_not_change_results():
     assert torch.allclose(gw1, gw2, rtol=1e-13, atol=1e-13 * gw1.abs().max())  # summed in another order
 
 
+@needs_native
+def test_set_num_threads():
+    params = NeuronParams()
+    times, weights = random_layer(np.random.default_rng(4), params, n_in=60, n_out=100, batch=300)
+    reference = run("native", spike_times_and_slopes, times, weights, params)
+    try:
+        for n in (1, 2, 3):
+            native.set_num_threads(n)
+            assert native._threads(10**9) == n
+            assert all(torch.equal(a, b) for a, b in zip(run("native", spike_times_and_slopes, times, weights, params), reference))
+    finally:
+        native.set_num_threads(None)
+    assert native._threads(10**9) == torch.get_num_threads()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError):
+            native.set_num_threads(bad)
+
+
 # ----------------------------------------------------------------------------- backend switch
 def test_set_backend_switches_and_restores():
     start = native.get_backend()

@@ -14,6 +14,7 @@ Selection: TTFS_LAB_BACKEND=torch|native|auto (default auto), or set_backend() a
     native  like auto, but a missing extension is an error instead of a fallback
     torch   always the torch reference
 
+The kernels split the batch over torch.get_num_threads() threads (set_num_threads() overrides).
 set_backend() returns a context manager that restores the previous choice:
 
     with set_backend("torch"):
@@ -113,10 +114,24 @@ def applies(*tensors: torch.Tensor) -> bool:
     return True
 
 
+_num_threads = None  # None: follow torch.get_num_threads()
+
+
+def set_num_threads(n: int | None) -> None:
+    """Threads the kernels may use (None: torch.get_num_threads(), the default). The kernels
+    run their own pthreads, which do not spin while waiting, so giving them more threads than
+    torch's OpenMP pool can pay off; on a busy machine one thread is often fastest."""
+    global _num_threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"number of threads must be a positive integer or None, got {n!r}")
+    _num_threads = n
+
+
 def _threads(work: int) -> int:
     """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
     about as much as a few tens of thousands of them."""
-    return max(1, min(torch.get_num_threads(), work // 20_000))
+    limit = _num_threads if _num_threads is not None else torch.get_num_threads()
+    return max(1, min(limit, work // 20_000))
 
 
 def _prepare(t: torch.Tensor) -> torch.Tensor:
