@@ -213,3 +213,21 @@ def test_step_and_bump_in_one_batch_keeps_gradients_valid():
     event = trainer.train_batch()
     assert event.bumped
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.network.weights()))
+
+
+def test_per_layer_init_draws_the_configured_weights():
+    """TrainConfig.init sets each layer's (mean, std); None keeps the paper's Yin-Yang values."""
+    config = TrainConfig(epochs=1, hidden=(400,), init=[(0.1, 0.4), (-0.5, 0.0)])
+    assert config.init == ((0.1, 0.4), (-0.5, 0.0))
+    trainer = Trainer(config, data=small_data(100, 50), progress=False)
+    hidden, output = trainer.network.weights()
+    assert hidden.mean().item() == pytest.approx(0.1, abs=0.03)  # 5 x 400 draws: sd of mean 0.009
+    assert hidden.std().item() == pytest.approx(0.4, abs=0.03)
+    assert torch.equal(output, torch.full_like(output, -0.5))
+    paper = Trainer(TrainConfig(epochs=1, hidden=(400,)), data=small_data(100, 50), progress=False)
+    assert paper.network.weights()[0].mean().item() == pytest.approx(1.5, abs=0.1)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(init=[(0.1, 0.4)])  # one layer short
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(init=[(0.1, -0.4), (0.6, 0.8)])  # negative std

@@ -72,6 +72,9 @@ class TTFSLayer(nn.Module):
 class TTFSNetwork(nn.Module):
     """Feed-forward network of TTFSLayers; the prediction is the output that spikes first.
 
+    Weights start normal with one (mean, std) per layer, ``init``; by default the paper's
+    Yin-Yang values (HIDDEN_INIT for hidden layers, OUTPUT_INIT for the output layer).
+
     >>> net = TTFSNetwork((4, 120, 3), seed=0)
     >>> net(torch.rand(2, 4) + 0.15).shape
     torch.Size([2, 3])
@@ -84,6 +87,7 @@ class TTFSNetwork(nn.Module):
         bias_time: float = 0.9,
         dtype: torch.dtype = torch.float64,
         seed: int | None = None,
+        init: Sequence[tuple[float, float]] | None = None,
     ):
         super().__init__()
         sizes = tuple(int(s) for s in sizes)
@@ -93,12 +97,13 @@ class TTFSNetwork(nn.Module):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         n_layers = len(sizes) - 1
+        if init is None:  # the paper's Yin-Yang initialisation
+            init = [HIDDEN_INIT] * (n_layers - 1) + [OUTPUT_INIT]
+        init = [tuple(float(v) for v in mean_std) for mean_std in init]
+        if len(init) != n_layers or any(len(m) != 2 or not m[1] >= 0 for m in init):
+            raise ValueError(f"init needs one (mean, std >= 0) per layer ({n_layers}), got {init}")
         self.layers = nn.ModuleList(
-            TTFSLayer(
-                n_in, n_out, params, bias_time,
-                init=OUTPUT_INIT if i == n_layers - 1 else HIDDEN_INIT,
-                dtype=dtype, generator=generator,
-            )
+            TTFSLayer(n_in, n_out, params, bias_time, init=init[i], dtype=dtype, generator=generator)
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
         )
         self.params = params

@@ -23,6 +23,9 @@ class TrainConfig:
 
     ``keep_best``: at the end of run(), return to the weights of the epoch with the best
     validation accuracy (model selection on the validation split; the test split is untouched).
+
+    ``init``: per-layer (mean, std) of the normal weight initialisation; None = the paper's
+    Yin-Yang values (ttfs_lab.network.HIDDEN_INIT / OUTPUT_INIT).
     """
 
     dataset: str = "yin_yang"
@@ -43,6 +46,7 @@ class TrainConfig:
     bump: float = 0.0005
     skip_step_on_bump: bool = True
     keep_best: bool = False
+    init: tuple[tuple[float, float], ...] | None = None
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -50,6 +54,11 @@ class TrainConfig:
         if self.dtype not in DTYPES:
             raise ValueError(f"unknown dtype {self.dtype!r}; choose one of {DTYPES}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.init is not None:
+            init = tuple(tuple(float(v) for v in mean_std) for mean_std in self.init)
+            if len(init) != len(self.hidden) + 1 or any(len(m) != 2 or not m[1] >= 0 for m in init):
+                raise ValueError(f"init needs one (mean, std >= 0) per layer ({len(self.hidden) + 1}), got {self.init!r}")
+            object.__setattr__(self, "init", init)
         for name in ("epochs", "batch_size", "lr_step"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
@@ -80,6 +89,8 @@ class TrainConfig:
         """Plain dict (JSON- and weights_only-safe)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.init is not None:
+            d["init"] = [list(mean_std) for mean_std in self.init]
         return d
 
     @classmethod

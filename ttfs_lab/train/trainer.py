@@ -85,7 +85,8 @@ class Trainer:
         self.substrate = substrate if substrate is not None else IdealSubstrate()
         dtype = _DTYPES[config.dtype]
         self.network = network if network is not None else TTFSNetwork(
-            config.sizes, params=config.neuron, bias_time=config.bias_time, dtype=dtype, seed=config.seed
+            config.sizes, params=config.neuron, bias_time=config.bias_time, dtype=dtype, seed=config.seed,
+            init=config.init,
         )
         if tuple(self.network.sizes) != config.sizes:
             raise ValueError(f"network sizes {self.network.sizes} do not match the config's {config.sizes}")
