@@ -231,3 +231,59 @@ def test_per_layer_init_draws_the_configured_weights():
         TrainConfig(init=[(0.1, 0.4)])  # one layer short
     with pytest.raises(ValueError, match="init"):
         TrainConfig(init=[(0.1, -0.4), (0.6, 0.8)])  # negative std
+
+
+def _per_sample_weight_grads(layer, x, labels_weight):
+    """Gradient of sum_m labels_weight[b, m] * T_bm wrt the weights, one sample b at a time."""
+    grads = []
+    for b in range(len(x)):
+        w = layer.weight.detach().clone().requires_grad_(True)
+        from ttfs_lab.network import append_bias_spike
+        from ttfs_lab.spike_times import first_spike_times
+
+        t = first_spike_times(append_bias_spike(x[b:b + 1], layer.bias_time), w, layer.params)
+        (torch.where(torch.isfinite(t), t, torch.zeros_like(t)) * labels_weight[b:b + 1]).sum().backward()
+        grads.append(w.grad)
+    return torch.stack(grads)  # [B, N+1, M]
+
+
+@pytest.mark.parametrize("tau_m", [1.0, 2.0])
+def test_max_dw_norm_drops_exactly_the_large_per_sample_updates(tau_m):
+    """Against per-sample autograd gradients: the (sample, neuron) columns whose largest entry
+    exceeds the limit are removed from the batch gradient, all others kept."""
+    from ttfs_lab.network import TTFSLayer, append_bias_spike
+    from ttfs_lab.params import NeuronParams
+    from ttfs_lab.spike_times import slope_at
+    from ttfs_lab.train.clipping import drop_large_weight_updates, recorded_slope
+
+    params = NeuronParams(tau_m=tau_m)
+    layer = TTFSLayer(4, 6, params, generator=torch.Generator().manual_seed(2))
+    x = small_data(40, 10)["train"][0][:40]
+    delta = torch.randn(40, 6, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    times = layer(x)
+    slope = recorded_slope(times, layer.weight)
+    x_in = append_bias_spike(x, layer.bias_time)
+    torch.testing.assert_close(slope, slope_at(x_in, layer.weight.detach(), times.detach(), params))
+    (torch.where(torch.isfinite(times), times, torch.zeros_like(times)) * delta).sum().backward()
+
+    per_sample = _per_sample_weight_grads(layer, x, delta)
+    norms = per_sample.abs().amax(dim=1)  # [B, M]
+    ranked = norms[torch.isfinite(times.detach())].sort().values
+    k = len(ranked) // 2
+    limit = ((ranked[k] + ranked[k + 1]) / 2).item()  # between two norms: drops about half, no ties
+    expected = torch.where((norms > limit)[:, None, :], torch.zeros_like(per_sample), per_sample).sum(0)
+    torch.testing.assert_close(layer.weight.grad, per_sample.sum(0))  # before: the exact batch gradient
+    dropped = drop_large_weight_updates(layer.weight, x_in, times.detach(), delta, params, limit, slope)
+    assert dropped == int((norms > limit).sum()) > 0
+    torch.testing.assert_close(layer.weight.grad, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_kernel_peak_is_the_kernel_maximum():
+    from ttfs_lab.kernel import kernel
+    from ttfs_lab.params import NeuronParams
+    from ttfs_lab.train.clipping import kernel_peak
+
+    s = torch.linspace(0, 10, 100001, dtype=torch.float64)
+    for params in (NeuronParams(), NeuronParams(tau_m=2.0), NeuronParams(tau_m=0.7, tau_s=1.3)):
+        assert kernel_peak(params) == pytest.approx(kernel(s, params).max().item(), rel=1e-8)
+        assert kernel_peak(params) >= kernel(s, params).max().item()

@@ -41,6 +41,7 @@ class TrainConfig:
     neuron: NeuronParams = field(default_factory=NeuronParams)
     bias_time: float = 0.9
     loss: LossParams = field(default_factory=LossParams)
+    max_dw_norm: float | None = 0.2
     max_silent_hidden: float = 0.3
     max_silent_output: float = 0.0
     bump: float = 0.0005
@@ -69,6 +70,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not self.input_noise >= 0:
             raise ValueError(f"input_noise must be >= 0, got {self.input_noise!r}")
+        if self.max_dw_norm is not None and not self.max_dw_norm > 0:
+            raise ValueError(f"max_dw_norm must be positive or None, got {self.max_dw_norm!r}")
 
     @property
     def n_inputs(self) -> int:

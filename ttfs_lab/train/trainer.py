@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from .. import checkpoint
 from ..data import load as load_dataset
 from ..loss import accuracy, spike_time_loss
-from ..network import TTFSNetwork
+from ..network import TTFSNetwork, append_bias_spike
 from .bumping import bump_silent_neurons, layer_needing_bump
+from .clipping import drop_large_weight_updates, recorded_slope
 from .config import TrainConfig
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -32,7 +33,8 @@ class TrainingEvent:
     kind: str
     epoch: int  # epochs completed so far ("epoch" events: including this one)
     step: int  # batches processed so far
-    loss: float  # batch loss, or mean training loss of the epoch (nan if every batch bumped)
+    loss: float  # batch loss (a batch skipped for a bump: nan unless callbacks listen), or mean
+    # training loss of the epoch over its gradient steps (nan if every batch bumped)
     accuracy: float  # batch accuracy, or validation accuracy for "epoch"
     bumped: bool  # batch events: this batch bumped weights instead of a gradient step
     network: TTFSNetwork
@@ -184,17 +186,36 @@ class Trainer:
         output = layer_times[-1]
         tolerances = [self.config.max_silent_hidden] * (len(layer_times) - 1) + [self.config.max_silent_output]
         layer = layer_needing_bump([t.detach() for t in layer_times], tolerances)
-        loss = spike_time_loss(output, y, self.config.loss)
-        if layer is None or not self.config.skip_step_on_bump:
+        step = layer is None or not self.config.skip_step_on_bump
+        loss_value = float("nan")
+        if step or self.callbacks:  # a skipped batch's loss is only for whoever listens
+            loss = spike_time_loss(output, y, self.config.loss)
+            loss_value = loss.item()
+        if step:
             self.optimizer.zero_grad(set_to_none=True)
+            if self.config.max_dw_norm is not None:
+                for times in layer_times:
+                    times.retain_grad()
+                slopes = [recorded_slope(t, layer.weight) for t, layer in zip(layer_times, self.network.layers)]
             loss.backward()
+            if self.config.max_dw_norm is not None:
+                self._drop_large_weight_updates(x, layer_times, slopes)
             self.optimizer.step()
         if layer is not None:  # after backward: the bump changes the weights in place
             self._bump_value = self._bump_value * 2 if layer == self._last_bumped_layer else self.config.bump
             bump_silent_neurons(self.network.layers[layer].weight, layer_times[layer].detach(), self._bump_value)
         self._last_bumped_layer = layer
         self.substrate.after_update(self.network)
-        return loss.item(), accuracy(output.detach(), y), layer is not None
+        return loss_value, accuracy(output.detach(), y), layer is not None
+
+    def _drop_large_weight_updates(self, x, layer_times, slopes):
+        """The paper code's max_dw_norm rule in every layer (ttfs_lab.train.clipping)."""
+        inputs = [x] + [t.detach() for t in layer_times[:-1]]
+        for layer, x_in, times, slope in zip(self.network.layers, inputs, layer_times, slopes):
+            x_in = append_bias_spike(x_in.to(layer.weight.dtype), layer.bias_time)
+            drop_large_weight_updates(
+                layer.weight, x_in, times.detach(), times.grad, layer.params, self.config.max_dw_norm, slope
+            )
 
     def _finish_epoch(self):
         with warnings.catch_warnings():
