@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -343,4 +344,27 @@ def test_cli_robustness_quick(tmp_path, small_yin_yang, monkeypatch, capsys):
     for r in records:
         assert 0 <= r["test_accuracy"] <= 1
     assert (out / "ideal.pt").exists()
-    assert "| distortion | strength |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert re.search(r"^\| distortion +\| strength +\| trained ideally", printed, re.MULTILINE)
+
+
+def test_robustness_table_compares_in_the_loop_with_the_ideal_network_on_the_same_seed():
+    from ttfs_lab.experiments.robustness import table
+
+    records = [
+        {"distortion": "threshold_mismatch", "strength": 0.2, "trained": "ideal", "test_accuracy": 0.8,
+         "test_accuracy_std": 0.1, "seeds": [0, 1, 2], "test_accuracy_by_seed": [0.7, 0.8, 0.9]},
+        {"distortion": "weight_quantization", "strength": 0.25, "trained": "ideal", "test_accuracy": 0.9,
+         "test_accuracy_std": 0.0, "seeds": [0, 1, 2], "test_accuracy_by_seed": [0.9, 0.9, 0.9]},
+        {"distortion": "threshold_mismatch", "strength": 0.2, "trained": "in-the-loop", "test_accuracy": 0.85,
+         "seeds": [0]},
+        {"distortion": "weight_quantization", "strength": 0.25, "trained": "in-the-loop", "test_accuracy": 0.92,
+         "seeds": [0]},
+    ]
+    lines = table(records).splitlines()
+    assert lines[0].startswith("| distortion ") and "seed 0" in lines[0]
+    assert len({len(line) for line in lines}) == 1  # padded columns: every line equally long
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    # mean +- sd over the seeds; seed 0 alone (70 %, not the mean); fine-tuned on seed 0; their difference
+    assert cells[0] == ["threshold_mismatch", "0.2", "80.0 % ± 10.0", "70.0 %", "85.0 %", "+15.0"]
+    assert cells[1] == ["weight_quantization", "0.25", "90.0 %", "90.0 %", "92.0 %", "+2.0"]  # no spread shown

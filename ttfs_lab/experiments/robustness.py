@@ -23,17 +23,15 @@ rewritten after every record (atomic), and prints the table.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..loss import accuracy
 
 # Strengths of the full study (units: see each distortion's docstring). BrainScaleS-2's
@@ -115,7 +113,7 @@ def run_study(network, data, strengths: dict, finetune_config, seeds=(0, 1, 2), 
     for name, strength in conditions:
         accs = [evaluate_under(network, data, name, strength, seed) for seed in seeds]
         add({"distortion": name, "strength": strength, "trained": "ideal", "test_accuracy": _mean(accs),
-             "test_accuracy_std": _std(accs), "seeds": list(seeds)})
+             "test_accuracy_std": _std(accs), "seeds": list(seeds), "test_accuracy_by_seed": accs})
     for name, strength in conditions:
         acc, seconds = finetune_in_the_loop(network, data, name, strength, loop_seed, finetune_config)
         add({"distortion": name, "strength": strength, "trained": "in-the-loop", "test_accuracy": acc,
@@ -125,20 +123,54 @@ def run_study(network, data, strengths: dict, finetune_config, seeds=(0, 1, 2), 
 
 
 def table(records) -> str:
-    """Markdown table: one row per (distortion, strength), ideal vs in-the-loop accuracy."""
+    """Markdown table (columns padded, so it also reads in a terminal): one row per
+    (distortion, strength) with the ideally trained network's accuracy (mean +- sd over the
+    seeds; no spread for deterministic distortions), the same on the in-the-loop run's seed,
+    the fine-tuned network's accuracy on that seed, and the difference of the last two (a
+    like-for-like comparison: same chip / noise stream)."""
     rows = {}
     for r in records:
-        key = (r["distortion"], r["strength"])
-        rows.setdefault(key, {})[r["trained"]] = r
-    lines = ["| distortion | strength | trained ideally | fine-tuned in the loop |", "|---|---|---|---|"]
+        rows.setdefault((r["distortion"], r["strength"]), {})[r["trained"]] = r
+    loop_seeds = {r["seeds"][0] for r in records if r["trained"] == "in-the-loop"}
+    seed = loop_seeds.pop() if len(loop_seeds) == 1 else None
+    same = f"seed {seed}" if seed is not None else "same seed"
+    header = ["distortion", "strength", "trained ideally", f"trained ideally, {same}",
+              f"in the loop, {same}", "in the loop - ideal"]
+    body = []
     for (name, strength), by in rows.items():
         ideal, loop = by.get("ideal"), by.get("in-the-loop")
-        spread = ideal.get("test_accuracy_std", 0.0) if ideal else 0.0
-        ideal_text = "" if ideal is None else f"{100 * ideal['test_accuracy']:.1f} %" + (
-            f" ± {100 * spread:.1f}" if spread > 1e-9 else "")  # deterministic distortions: no spread
-        loop_text = "" if loop is None else f"{100 * loop['test_accuracy']:.1f} %"
-        lines.append(f"| {name} | {strength:.4g} | {ideal_text} | {loop_text} |")
-    return "\n".join(lines)
+        cells = [name, f"{strength:.4g}", "", "", "", ""]
+        on_seed = None
+        if ideal is not None:
+            spread = ideal.get("test_accuracy_std", 0.0)
+            cells[2] = _percent(ideal["test_accuracy"]) + (f" ± {100 * spread:.1f}" if spread > 1e-9 else "")
+        if ideal is not None and loop is not None:
+            on_seed = _accuracy_on_seed(ideal, loop["seeds"][0])
+            cells[3] = "" if on_seed is None else _percent(on_seed)
+        if loop is not None:
+            cells[4] = _percent(loop["test_accuracy"])
+            if on_seed is not None:
+                cells[5] = f"{100 * (loop['test_accuracy'] - on_seed):+.1f}"
+        body.append(cells)
+    widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i >= 2 else "-") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule] + [line(cells) for cells in body])
+
+
+def _accuracy_on_seed(ideal_record, seed):
+    """The ideal network's accuracy on one seed (None if that seed was not evaluated)."""
+    by_seed = ideal_record.get("test_accuracy_by_seed")
+    if by_seed is None or seed not in ideal_record["seeds"]:
+        return None
+    return by_seed[ideal_record["seeds"].index(seed)]
+
+
+def _percent(value) -> str:
+    return f"{100 * value:.1f} %"
 
 
 def _row(r) -> str:
@@ -155,11 +187,7 @@ def _std(values):
 
 
 def write_json_atomic(path: Path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: json.dump(data, f, indent=2), binary=False)
 
 
 # ---------------------------------------------------------------- command line
