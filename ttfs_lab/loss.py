@@ -6,6 +6,14 @@ The first term is a cross-entropy on "earlier is more likely": the correct outpu
 spike first, by a margin set by xi. The second term pulls the correct spike earlier, so the
 network answers fast.
 
+``LossParams(kind="margin")`` replaces the cross-entropy by a shift-invariant squared error on
+the time differences: every wrong output should spike at least a margin Δ after the correct one,
+
+    L = 1/2 Σ_{k ≠ n*} max(0, Δ − (t_k − t_{n*}))² / τ_s²  + α (exp(t_{n*}/(βτ_s)) − 1)
+
+(with α = 0 it depends on time differences only). Outputs already Δ apart cost nothing, so
+the gradient concentrates on the samples still near a decision boundary.
+
 A silent output (t = +inf) has no spike time to differentiate. In the loss it counts as
 spiking at ``silent_time`` (a constant, no gradient flows to it): a silent wrong output then
 adds almost nothing, a silent correct output costs a lot, and the loss stays finite.
@@ -20,18 +28,29 @@ import torch.nn.functional as F
 from .network import predict_from_times
 
 
+LOSS_KINDS = ("paper", "margin")
+
+
 @dataclass(frozen=True)
 class LossParams:
     """xi: softmax temperature, alpha/beta: strength/time scale of the early-spike term,
-    tau_s: the time unit, silent_time: stand-in time of a silent output (see module doc)."""
+    tau_s: the time unit, silent_time: stand-in time of a silent output (see module doc);
+    kind: "paper" (cross-entropy) or "margin" (squared error on time differences, margin
+    in units of tau_s; xi is then unused)."""
 
     xi: float = 0.2
     alpha: float = 0.005
     beta: float = 1.0
     tau_s: float = 1.0
     silent_time: float = 5.0
+    kind: str = "paper"
+    margin: float = 0.5
 
     def __post_init__(self):
+        if self.kind not in LOSS_KINDS:
+            raise ValueError(f"LossParams.kind must be one of {LOSS_KINDS}, got {self.kind!r}")
+        if not self.margin > 0:
+            raise ValueError(f"LossParams.margin must be positive, got {self.margin!r}")
         for name in ("xi", "beta", "tau_s", "silent_time"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"LossParams.{name} must be positive, got {getattr(self, name)!r}")
@@ -53,10 +72,15 @@ def spike_time_loss(output_times: torch.Tensor, labels: torch.Tensor, params: Lo
     silent = torch.isinf(output_times)
     # torch.where routes no gradient to the silent entries, so nothing is NaN.
     times = torch.where(silent, torch.full_like(output_times, params.silent_time), output_times)
-    cross_entropy = F.cross_entropy(-times / (params.xi * params.tau_s), labels, reduction="none")
     t_true = times.gather(1, labels[:, None]).squeeze(1)
+    if params.kind == "margin":
+        gap = (times - t_true[:, None]) / params.tau_s  # t_k - t_{n*}; 0 for k = n*, masked out
+        shortfall = torch.relu(params.margin - gap).masked_fill(F.one_hot(labels, times.shape[1]).bool(), 0.0)
+        main = 0.5 * shortfall.pow(2).sum(dim=1)
+    else:
+        main = F.cross_entropy(-times / (params.xi * params.tau_s), labels, reduction="none")
     early = params.alpha * (torch.exp(t_true / (params.beta * params.tau_s)) - 1.0)
-    return (cross_entropy + early).mean()
+    return (main + early).mean()
 
 
 def accuracy(output_times: torch.Tensor, labels) -> float:
