@@ -368,3 +368,45 @@ def test_robustness_table_compares_in_the_loop_with_the_ideal_network_on_the_sam
     # mean +- sd over the seeds; seed 0 alone (70 %, not the mean); fine-tuned on seed 0; their difference
     assert cells[0] == ["threshold_mismatch", "0.2", "80.0 % ± 10.0", "70.0 %", "85.0 %", "+15.0"]
     assert cells[1] == ["weight_quantization", "0.25", "90.0 %", "90.0 %", "92.0 %", "+2.0"]  # no spread shown
+
+
+def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
+    """The Trainer's max_dw_norm guard re-derives per-sample updates with the core's slope
+    floor; in the loop (measured times, where the ideal slope can be ~0) it would subtract
+    contributions the in-the-loop backward never added. in_the_loop_config switches it off,
+    so the step uses the in-the-loop gradient unchanged."""
+    import copy
+    from pathlib import Path
+
+    from ttfs_lab import checkpoint
+    from ttfs_lab.hardware import in_the_loop_config, in_the_loop_spike_times
+    from ttfs_lab.train import Trainer, preset
+
+    x, y = yin_yang_batch(150, "train")
+    data = {split: (x, y) for split in ("train", "validation", "test")}
+    # a trained network: under the chip's threshold noise some output spikes sit near the
+    # ideal potential's peak (a random network has none there)
+    net, _ = checkpoint.load(Path(__file__).parents[1] / "notebooks" / "data" / "yinyang_paper.ckpt")
+    InTheLoop(BrainScaleS2("bss2", chip_id=0)).after_update(net)
+    reference = copy.deepcopy(net)
+    # a fresh chip with the same id repeats the same trial noise draws
+    spike_time_loss(in_the_loop_spike_times(BrainScaleS2("bss2", chip_id=0), reference, x)[-1], y).backward()
+    expected = [layer.weight.grad for layer in reference.layers]
+
+    def first_step_gradient(config):
+        config = config.replace(epochs=1, batch_size=len(y), max_silent_hidden=1.0, max_silent_output=1.0)
+        trainer = Trainer(config, network=copy.deepcopy(net), data=data, progress=False,
+                          substrate=InTheLoop(BrainScaleS2("bss2", chip_id=0)))
+        trainer._order = torch.arange(len(y))  # samples in order: the same noise draw per sample as above
+        trainer.train_batch()
+        return [layer.weight.grad for layer in trainer.network.layers]
+
+    paper = preset("paper")
+    assert paper.max_dw_norm is not None
+    adapted = in_the_loop_config(paper)
+    assert adapted.max_dw_norm is None and adapted.max_silent_output == 0.1
+    for got, want in zip(first_step_gradient(adapted), expected):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    # with the guard on, this step would be far off (so the check above can fail)
+    guarded = first_step_gradient(paper)
+    assert max(float((g - w).abs().max() / w.abs().max()) for g, w in zip(guarded, expected)) > 1

@@ -14,6 +14,8 @@ Fine-tuning uses the paper's protocol except for the output-silence tolerance of
 bumping (``finetune_config``): under noise some output neuron stays silent for some sample in
 most batches, and with the paper's 0 % tolerance such a batch is a weight bump without a
 gradient step (we measured 60-80 % of all batches on the emulated chip). We tolerate 10 %.
+The trainer's max_dw_norm guard is off in the loop (the slope floor of
+ttfs_lab.hardware.in_the_loop bounds the steps instead; see in_the_loop_config).
 
     python -m ttfs_lab robustness --out DIR [--quick] [--network CHECKPOINT]
 
@@ -73,11 +75,12 @@ def evaluate_under(network, data, name: str, strength: float, seed: int) -> floa
 
 
 def finetune_config(epochs: int, lr: float = 0.002, **overrides):
-    """The paper's protocol for fine-tuning in the loop (see the module docstring)."""
-    from ..hardware.in_the_loop import MAX_SILENT_OUTPUT
+    """The paper's protocol for fine-tuning in the loop (see the module docstring and
+    ttfs_lab.hardware.in_the_loop.in_the_loop_config)."""
+    from ..hardware.in_the_loop import in_the_loop_config
     from ..train import preset
 
-    return preset("paper", epochs=epochs, lr=lr, max_silent_output=MAX_SILENT_OUTPUT, **overrides)
+    return in_the_loop_config(preset("paper", epochs=epochs, lr=lr)).replace(**overrides)
 
 
 def finetune_in_the_loop(network, data, name, strength, seed, config):

@@ -16,7 +16,7 @@ from .distortions import (
     DISTORTIONS, DeadNeurons, Distortion, InputNoise, NeuronDeviation, OutputJitter, SpikeLoss, ThresholdMismatch,
     ThresholdNoise, TimeConstantMismatch, WeightClipping, WeightQuantization, make,
 )
-from .in_the_loop import InTheLoop, in_the_loop_spike_times
+from .in_the_loop import InTheLoop, in_the_loop_config, in_the_loop_spike_times
 from .model import PROFILES, Emulator, HardwareModel, profile
 from .per_neuron import per_neuron_spike_times
 
@@ -24,6 +24,6 @@ __all__ = [
     "BrainScaleS2", "DISTORTIONS", "DeadNeurons", "Distortion", "Emulator", "HardwareModel", "InTheLoop",
     "InputNoise", "Mapping", "MappingError", "NeuronDeviation", "OutputJitter", "PROFILES", "RunReport",
     "SpikeLoss", "ThresholdMismatch", "ThresholdNoise", "TimeConstantMismatch", "WeightClipping",
-    "WeightQuantization", "hardware_weights", "in_the_loop_spike_times", "make", "map_network",
+    "WeightQuantization", "hardware_weights", "in_the_loop_config", "in_the_loop_spike_times", "make", "map_network",
     "per_neuron_spike_times", "profile", "synapse_rows", "to_hardware_time_us",
 ]

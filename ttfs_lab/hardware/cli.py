@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from .bss2 import BrainScaleS2
-from .in_the_loop import MAX_SILENT_OUTPUT, InTheLoop, clamp_to_hardware
+from .in_the_loop import InTheLoop, clamp_to_hardware, in_the_loop_config
 from .model import PROFILES
 
 
@@ -75,11 +75,9 @@ class HardwareSession:
         if in_the_loop:
             trainer.substrate = InTheLoop(self.chip)
             clamp_to_hardware(self.chip, trainer.network)
-            if max_silent_output is None:
-                max_silent_output = MAX_SILENT_OUTPUT
-        if max_silent_output is not None:
-            # Under chip noise some output stays silent for some sample in most batches; with
-            # the paper's tolerance of 0 most batches would be weight bumps, not gradient steps.
+            # bumping tolerance for chip noise; no max_dw_norm guard (see in_the_loop_config)
+            trainer.config = in_the_loop_config(trainer.config, max_silent_output)
+        elif max_silent_output is not None:
             trainer.config = trainer.config.replace(max_silent_output=max_silent_output)
         self.test_report = None
 
