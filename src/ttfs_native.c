@@ -364,6 +364,71 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     return PyFloat_FromDouble(span);
 }
 
+PyDoc_STRVAR(forward_per_neuron_doc,
+    "forward_per_neuron(is_double, x, w, tau_m, tau_s, c, times, B, N, M, span_limit, n_threads)"
+    " -> largest input span\n\n"
+    "x [B, N], w [N, M], tau_m, tau_s [M], c [B, M] (read), times [B, M] (written): addresses of\n"
+    "contiguous C arrays of float64 (is_double) or float32. Each neuron has its own time constants\n"
+    "and, per sample, threshold drive c. Samples whose input span exceeds span_limit are left\n"
+    "silent: the caller must raise.");
+
+/* A neuron's constants, classified into regimes as NeuronParams.regime does. */
+static int per_neuron_constants(neuron_t *nr, double tau_m, double tau_s, double span_limit)
+{
+    if (!(tau_m > 0) || !(tau_s > 0) || isinf(tau_m) || isinf(tau_s)) return -1;
+    const double rtol = 1e-9; /* ttfs_lab.params._SAME_TAU_RTOL */
+    int regime = REGIME_GENERAL;
+    if (fabs(tau_m - tau_s) <= rtol * fmax(tau_m, tau_s)) regime = REGIME_EQUAL;
+    else if (fabs(tau_m - 2.0 * tau_s) <= rtol * fmax(tau_m, 2.0 * tau_s)) regime = REGIME_DOUBLE;
+    /* tau_m = tau_s: one tau (tau_s) throughout, g = 0 (the kernels' limits) */
+    if (regime == REGIME_EQUAL) tau_m = tau_s;
+    return parse_neuron(nr, regime, tau_m, tau_s, 1.0, 0.0, span_limit);
+}
+
+static PyObject *py_forward_per_neuron(PyObject *self, PyObject *args)
+{
+    int is_double, n_threads;
+    unsigned long long x, w, tau_m, tau_s, c, times;
+    Py_ssize_t B, N, M;
+    double span_limit;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "pKKKKKKnnndi", &is_double, &x, &w, &tau_m, &tau_s, &c, &times, &B, &N, &M,
+                          &span_limit, &n_threads))
+        return NULL;
+    if (B < 0 || N < 0 || M < 0 || N > INT_MAX - 2) {
+        PyErr_SetString(PyExc_ValueError, "invalid sizes");
+        return NULL;
+    }
+    if (B == 0 || M == 0) return PyFloat_FromDouble(0.0);
+    neuron_t *nrs = malloc((size_t)M * sizeof *nrs);
+    if (!nrs) return PyErr_NoMemory();
+    for (Py_ssize_t m = 0; m < M; ++m) {
+        double tm = is_double ? ((const double *)(uintptr_t)tau_m)[m] : ((const float *)(uintptr_t)tau_m)[m];
+        double ts = is_double ? ((const double *)(uintptr_t)tau_s)[m] : ((const float *)(uintptr_t)tau_s)[m];
+        if (per_neuron_constants(&nrs[m], tm, ts, span_limit)) {
+            free(nrs);
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "invalid neuron parameters");
+            return NULL;
+        }
+    }
+    double span = 0.0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (is_double) {
+        pn_job_f64 job = {nrs, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
+                          (const double *)(uintptr_t)c, (double *)(uintptr_t)times, N, M};
+        rc = run_parallel(pn_rows_f64, &job, B, n_threads, &span);
+    } else {
+        pn_job_f32 job = {nrs, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
+                          (const float *)(uintptr_t)c, (float *)(uintptr_t)times, N, M};
+        rc = run_parallel(pn_rows_f32, &job, B, n_threads, &span);
+    }
+    Py_END_ALLOW_THREADS
+    free(nrs);
+    if (rc < 0) return PyErr_NoMemory();
+    return PyFloat_FromDouble(span);
+}
+
 PyDoc_STRVAR(backward_doc,
     "backward(is_double, x, w, times, slopes, grad_times, grad_x, grad_w, B, N, M, regime, tau_m, tau_s,"
     " c, min_slope, span_limit, n_threads) -> None\n\n"
@@ -412,6 +477,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, forward_doc},
+    {"forward_per_neuron", py_forward_per_neuron, METH_VARARGS, forward_per_neuron_doc},
     {"backward", py_backward, METH_VARARGS, backward_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -23,13 +23,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, kernel, membrane_potential, native
-from ttfs_lab.spike_times import _MIN_SLOPE, implicit_gradients, spike_times_and_slopes
+from ttfs_lab.prefix_sums import PerNeuron, max_exponent
+from ttfs_lab.spike_times import (
+    _MIN_SLOPE, _per_neuron_torch, implicit_gradients, per_neuron_spike_times, spike_times_and_slopes,
+)
 
 needs_native = pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")
 
@@ -80,6 +84,11 @@ def random_layer(rng, params, dtype=torch.float64, n_in=None, n_out=None, batch=
     return torch.tensor(times, dtype=dtype), torch.tensor(weights, dtype=dtype)
 
 
+def time_constants(params):
+    """tau_m, tau_s as float64 tensors: scalars (NeuronParams) or [M] (parameters per neuron)."""
+    return (torch.as_tensor(params.tau_m, dtype=torch.float64), torch.as_tensor(params.tau_s, dtype=torch.float64))
+
+
 def term_size(times, weights, T, params):
     """F: a bound on the size of the terms that make up f(T) in either backend (module doc)."""
     x = times[:, :, None]
@@ -87,25 +96,33 @@ def term_size(times, weights, T, params):
     t_rel = torch.where(torch.isfinite(T), T - t0[:, None], torch.zeros_like(T))  # [B, M]
     causal = torch.isfinite(x) & (x < T[:, None, :])
     summed_abs = (weights.abs()[None] * causal).sum(dim=1)  # sum over causal |w_i|
-    g = abs(params.tau_m - params.tau_s) / (params.tau_m * params.tau_s)
-    tau_min = min(params.tau_m, params.tau_s)
-    return summed_abs * (1 + 2 * t_rel / tau_min) * torch.exp(2 * g * t_rel) * max(1.0, 1 / params.tau_m)
+    tau_m, tau_s = time_constants(params)
+    g = (tau_m - tau_s).abs() / (tau_m * tau_s)
+    tau_min = torch.minimum(tau_m, tau_s)
+    return summed_abs * (1 + 2 * t_rel / tau_min) * torch.exp(2 * g * t_rel) * torch.clamp(1 / tau_m, min=1.0)
 
 
 def compare_forward(times, weights, params, dtype):
     """Asserts agreement; returns (#neurons, #spiking) for the non-triviality checks."""
     T0, S0 = run("torch", spike_times_and_slopes, times, weights, params)
     T1, S1 = run("native", spike_times_and_slopes, times, weights, params)
-    assert T1.dtype == dtype and S1.dtype == dtype and T1.shape == T0.shape
+    assert S1.dtype == dtype
+    assert (S1[~torch.isfinite(T1)] == 0).all() and (S0[~torch.isfinite(T0)] == 0).all()  # silent: no slope
+    return assert_times_agree(T0, T1, torch.maximum(S0.abs(), S1.abs()), times, weights, params, dtype)
+
+
+def assert_times_agree(T0, T1, slope, times, weights, params, dtype):
+    """The module doc's tolerances; slope: |u'(T)| (the larger of the backends' where both have it)."""
+    assert T1.dtype == dtype and T1.shape == T0.shape
     eps, n_in = EPS[dtype], times.shape[1]
     C = 4 * (n_in + 16)
     # reference quantities in float64 (the bound itself must not suffer float32 round-off)
     T_ref = torch.where(torch.isfinite(T0), T0, T1).double()
     F = term_size(times.double(), weights.double(), T_ref, params)
-    slope = torch.maximum(S0.abs(), S1.abs()).double()
+    slope = slope.double()
     f0, f1 = torch.isfinite(T0), torch.isfinite(T1)
     # a different silent set only for tangential crossings
-    tau_min = min(params.tau_m, params.tau_s)
+    tau_min = torch.minimum(*time_constants(params))
     tangential = slope <= 2 * torch.sqrt(F / tau_min**2 * C * eps * F)
     differ = f0 != f1
     assert not (differ & ~tangential).any(), (
@@ -119,7 +136,6 @@ def compare_forward(times, weights, params, dtype):
         f"{int(bad.sum())} spike times differ beyond tolerance; worst error {err[bad].max():.3g} "
         f"vs tolerance {tol[bad][err[bad].argmax()]:.3g}"
     )
-    assert (S1[~f1] == 0).all() and (S0[~f0] == 0).all()  # silent neurons report no slope
     return T0.numel(), int(f0.sum())
 
 
@@ -150,6 +166,97 @@ def test_forward_matches_torch_on_wide_layers(name, dtype):
     for n_in, n_out in [(257, 246), (121, 64), (121, 65), (40, 200)]:
         times, weights = random_layer(rng, params, dtype, n_in=n_in, n_out=n_out, batch=20)
         compare_forward(times, weights, params, dtype)
+
+
+# ----------------------------------------------------------------------------- parameters per neuron
+def per_neuron_layer(rng, dtype=torch.float64, n_in=None, n_out=None, batch=None):
+    """A random layer whose neurons each have their own tau_m, tau_s (all regimes mixed: equal,
+    nearly equal, tau_m = 2 tau_s, others) and c per sample and neuron."""
+    base = NeuronParams(tau_m=1.3, tau_s=1.0)
+    times, weights = random_layer(rng, base, dtype, n_in, n_out, batch)
+    n_batch, n_out = times.shape[0], weights.shape[1]
+    tau_s = rng.uniform(0.5, 1.5, n_out)
+    tau_m = tau_s * rng.choice([1.0, 1.0 + 1e-7, 1.0 + 1e-12, 2.0, 0.6, 1.3, 1.02], n_out)
+    tau_m[rng.random(n_out) < 0.3] = rng.uniform(0.5, 2.0)  # and some independent draws
+    c = base.c * rng.uniform(0.7, 1.3, size=(n_batch, n_out))
+    return times, weights, *(torch.tensor(v, dtype=dtype) for v in (tau_m, tau_s, c))
+
+
+def compare_per_neuron(times, weights, tau_m, tau_s, c, dtype):
+    limit = max_exponent(dtype) * float(torch.minimum(tau_m, tau_s).min())
+    T0, S0 = run("torch", _per_neuron_torch, times, weights, PerNeuron(tau_m, tau_s), c, limit)
+    T1 = run("native", per_neuron_spike_times, times, weights, tau_m, tau_s, c)
+    params = SimpleNamespace(tau_m=tau_m.double(), tau_s=tau_s.double())
+    return assert_times_agree(T0, T1, S0.abs(), times, weights, params, dtype)
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_per_neuron_forward_matches_torch_on_random_layers(dtype):
+    rng = np.random.default_rng([77, dtype.itemsize])
+    total = spiking = 0
+    for _ in range(120):  # ~30,000 (sample, neuron) pairs
+        n, k = compare_per_neuron(*per_neuron_layer(rng, dtype), dtype)
+        total, spiking = total + n, spiking + k
+    assert 0.2 < spiking / total < 0.8, spiking / total  # neither trivially silent nor all firing
+
+
+@needs_native
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_per_neuron_forward_matches_torch_on_wide_layers(dtype):
+    rng = np.random.default_rng(12)
+    for n_in, n_out in [(257, 246), (121, 64), (121, 65), (5, 120), (121, 3)]:
+        compare_per_neuron(*per_neuron_layer(rng, dtype, n_in=n_in, n_out=n_out, batch=20), dtype)
+
+
+@needs_native
+@pytest.mark.parametrize("name", list(REGIMES))
+def test_per_neuron_with_shared_parameters_equals_the_core(name):
+    """Every neuron with the same parameters: the per-neuron kernel is the layer kernel (each
+    regime through its own solver in both, so agreement is to round-off)."""
+    params = REGIMES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    for _ in range(20):
+        times, weights = random_layer(rng, params)
+        expected = run("native", first_spike_times, times, weights, params)
+        got = run("native", per_neuron_spike_times, times, weights, params.tau_m, params.tau_s, params.c)
+        assert torch.equal(torch.isfinite(expected), torch.isfinite(got))
+        fin = torch.isfinite(got)
+        assert torch.allclose(got[fin], expected[fin], rtol=0, atol=1e-9)
+
+
+@needs_native
+def test_per_neuron_edge_cases_threads_and_errors():
+    rng = np.random.default_rng(8)
+    times, weights, tau_m, tau_s, c = per_neuron_layer(rng, n_in=60, n_out=100, batch=300)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            native.set_num_threads(n)
+            results.append(run("native", per_neuron_spike_times, times, weights, tau_m, tau_s, c))
+    finally:
+        native.set_num_threads(None)
+        torch.set_num_threads(before)
+    assert torch.equal(*results)
+    inf = math.inf
+    for x, w in [(torch.full((3, 5), inf), torch.ones(5, 4)), (torch.zeros(0, 4), torch.ones(4, 3)),
+                 (torch.rand(4, 6), -torch.rand(6, 3)), (torch.rand(4, 6) - 5.0, torch.rand(6, 3) * 2)]:
+        x, w = x.double(), w.double()
+        args = (x, w, tau_m[: w.shape[1]], tau_s[: w.shape[1]], c[: x.shape[0], : w.shape[1]])
+        T0, T1 = run("torch", per_neuron_spike_times, *args), run("native", per_neuron_spike_times, *args)
+        assert torch.equal(torch.isfinite(T0), torch.isfinite(T1))
+        assert torch.allclose(T1[torch.isfinite(T1)], T0[torch.isfinite(T0)], rtol=1e-12, atol=1e-12)
+    x = torch.tensor([[0.0, 1.2 * max_exponent(torch.float64) * 0.5]], dtype=torch.float64)
+    messages = []
+    for backend in ("torch", "native"):
+        with pytest.raises(ValueError, match="span") as info:
+            run(backend, per_neuron_spike_times, x, torch.ones(2, 2, dtype=torch.float64),
+                torch.tensor([1.0, 0.5], dtype=torch.float64), 1.0, 1.0)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+    with pytest.raises(ValueError):  # sizes the kernel indexes memory with
+        native.forward_per_neuron(times, weights, tau_m[:-1], tau_s, c, 100.0)
 
 
 @needs_native

@@ -344,3 +344,47 @@ def test_spike_times_continuous_as_tau_m_approaches_tau_s(delta, backend):
         # h^2 error of the slope (~1e-6 relative) times delta, plus second order, plus round-off
         allowed = 1e-5 * delta + 10 * delta**2 + 1e-11
         assert err.max() <= allowed, f"delta={side * delta}: T={T.tolist()}, off by {err.max():.3g} (allowed {allowed:.3g})"
+
+
+# ------------------------------------------------------------------ parameters per neuron
+# One layer mixing every regime (an analog chip's neurons each have their own tau_m, tau_s):
+# (tau_m, tau_s) per neuron, and whether the brute force can serve as ground truth (its error
+# margin scales with tau_s / |tau_m - tau_s|; nearly equal time constants use the ODE instead).
+PER_NEURON = [
+    (1.0, 1.0, "brute"), (0.5, 0.5, "brute"), (2.0, 1.0, "brute"), (1.7, 1.0, "brute"), (0.6, 1.0, "brute"),
+    (1.3, 1.9, "brute"), (1.0 + 1e-7, 1.0, "ode"), (0.8 * (1 + 1e-12), 0.8, "ode"), (2.0 * (1 + 1e-7), 1.0, "brute"),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def per_neuron_case():
+    """Input times, weights, tau_m, tau_s, c per sample and neuron, and the ground truth [B, M]."""
+    rng = np.random.default_rng(21)
+    n_batch, n_in, n_out = 6, 6, len(PER_NEURON)
+    times = rng.uniform(0.0, 3.0, (n_batch, n_in))
+    times[rng.random((n_batch, n_in)) < 0.1] = np.inf
+    times[:, 1] = times[:, 0]  # simultaneous inputs
+    weights = rng.normal(0.9, 0.9, (n_in, n_out))
+    c = rng.uniform(0.6, 1.4, (n_batch, n_out))  # a threshold per sample and neuron (trial noise)
+    expected = np.empty((n_batch, n_out))
+    for b in range(n_batch):
+        for m, (tm, ts, method) in enumerate(PER_NEURON):
+            p = NeuronParams(tau_m=tm, tau_s=ts, threshold=float(c[b, m]))
+            if method == "brute":
+                expected[b, m] = gt.first_spike_bruteforce(times[b], weights[:, m], p)
+            else:
+                expected[b, m] = gt.first_spike_ode(times[b], weights[:, m], p)
+    return times, weights, c, expected
+
+
+def test_per_neuron_parameters_match_groundtruth(backend):
+    from ttfs_lab.spike_times import per_neuron_spike_times
+
+    times, weights, c, expected = per_neuron_case()
+    tau_m = np.array([m for m, _, _ in PER_NEURON])
+    tau_s = np.array([s for _, s, _ in PER_NEURON])
+    got = per_neuron_spike_times(_t(times), _t(weights), _t(tau_m), _t(tau_s), _t(c)).numpy()
+    assert np.array_equal(np.isinf(got), np.isinf(expected)), (got, expected)
+    spk = np.isfinite(expected)
+    assert (np.abs(got[spk] - expected[spk]) <= TOL * tau_s[None, :].repeat(len(got), 0)[spk]).all(), (got, expected)
+    assert 0.25 < spk.mean() < 0.9, spk.mean()  # a real test: both outcomes occur

@@ -168,6 +168,28 @@ def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronPara
     return times, slopes, span
 
 
+def forward_per_neuron(input_times, weights, tau_m, tau_s, c, span_limit: float):
+    """Spike times [B, M] with time constants per neuron (tau_m, tau_s [M]) and threshold
+    drive c [B, M], as ttfs_lab.spike_times.per_neuron_spike_times (which checks the values).
+
+    Returns (times, span), span as in forward().
+    """
+    x, w = _prepare(input_times), _prepare(weights)
+    tau_m, tau_s, c = _prepare(tau_m), _prepare(tau_s), _prepare(c)
+    _check_shapes(x, w, c)
+    (n_batch, n_in), n_out = x.shape, w.shape[1]
+    if tau_m.shape != (n_out,) or tau_s.shape != (n_out,):
+        raise ValueError(f"expected tau_m, tau_s of shape [{n_out}], got {tuple(tau_m.shape)}, {tuple(tau_s.shape)}")
+    if not (tau_m.dtype is tau_s.dtype is c.dtype is w.dtype):
+        raise ValueError("tau_m, tau_s and c must have the weights' dtype")
+    times = torch.empty((n_batch, n_out), dtype=w.dtype)
+    span = _native.forward_per_neuron(
+        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), tau_m.data_ptr(), tau_s.data_ptr(), c.data_ptr(),
+        times.data_ptr(), n_batch, n_in, n_out, span_limit, _threads(n_batch * n_in * n_out),
+    )
+    return times, span
+
+
 def backward(input_times, weights, times, slopes, grad_times, params: NeuronParams, min_slope: float,
              need_input_grad: bool, need_weight_grad: bool, span_limit: float):
     """(grad_input_times or None, grad_weights or None) of the spike times, as the torch path."""

@@ -16,29 +16,80 @@ becomes the first (Q -> -tau b).
 
 f = g_leak (u - e_leak) = sum_C w_i kappa(t - t_i). f has at most one stationary point t*;
 on an interval its maximum lies at the clamp of t* into the interval or at an end.
+
+Per-neuron parameters (an analog chip: every neuron circuit has its own tau_m, tau_s): pass a
+PerNeuron instead of a NeuronParams. Every neuron then uses the second form with its own g
+([M] tensors broadcast over the last axis, so P and Q become [B, N, M]); a neuron with
+tau_m = tau_s has g = 0 and takes the limits expm1(g x)/g -> x, log1p(g x)/g -> x of the same
+formulas (Q = -tau b there), so one layer may mix all regimes.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 
 from .kernel import rate_difference
-from .params import NeuronParams
+from .params import _SAME_TAU_RTOL, NeuronParams
+
+
+@dataclass(frozen=True)
+class PerNeuron:
+    """Time constants per neuron: tau_m, tau_s are [M] tensors (> 0, not checked here).
+
+    Stands in for a NeuronParams in this module and in ttfs_lab.solvers.solve_bracketed
+    (regime "general": the root finder serves every ratio). g = 1/tau_s - 1/tau_m per neuron,
+    exactly 0 where tau_m = tau_s within NeuronParams' tolerance (those neurons take the limits).
+    """
+
+    tau_m: torch.Tensor
+    tau_s: torch.Tensor
+    g: torch.Tensor = field(init=False, repr=False)
+    regime = "general"
+
+    def __post_init__(self):
+        same = torch.isclose(self.tau_m, self.tau_s, rtol=_SAME_TAU_RTOL, atol=0.0)
+        # tau_m = tau_s within the tolerance: one tau (tau_s) throughout, as the native kernel
+        object.__setattr__(self, "tau_m", torch.where(same, self.tau_s, self.tau_m))
+        g = (self.tau_m - self.tau_s) / (self.tau_s * self.tau_m)
+        object.__setattr__(self, "g", g)
+
+
+def _rate(params):
+    return params.g if isinstance(params, PerNeuron) else rate_difference(params)
+
+
+def _expm1_over(g, x):
+    """expm1(g x) / g; its limit x where g = 0 (only per-neuron g can be 0 here)."""
+    if not isinstance(g, torch.Tensor):
+        return torch.expm1(g * x) / g
+    zero = g == 0
+    return torch.where(zero, x, torch.expm1(g * x) / torch.where(zero, torch.ones_like(g), g))
+
+
+def _log1p_over(g, x):
+    """log1p(g x) / g; its limit x where g = 0."""
+    if not isinstance(g, torch.Tensor):
+        return torch.log1p(g * x) / g if isinstance(x, torch.Tensor) else math.log1p(g * x) / g
+    zero = g == 0
+    return torch.where(zero, x, torch.log1p(g * x) / torch.where(zero, torch.ones_like(g), g))
 
 
 def basis(rel_times: torch.Tensor, params: NeuronParams):
-    """Per-input terms whose weighted prefix sums are P and Q (zero for inputs at +inf)."""
+    """Per-input terms whose weighted prefix sums are P and Q (zero for inputs at +inf):
+    [B, N], or [B, N, M] for PerNeuron params."""
     finite = torch.isfinite(rel_times)
     r = torch.where(finite, rel_times, torch.zeros_like(rel_times))
+    if isinstance(params, PerNeuron):
+        finite, r = finite[..., None], r[..., None]
     if params.regime == "equal":
         e = torch.exp(r / params.tau_m)
         p, q = e, (r / params.tau_m) * e
     else:
-        g = rate_difference(params)
         p = torch.exp(r / params.tau_s)
-        q = p * torch.expm1(-g * r) / g
-    zero = torch.zeros_like(r)
+        q = -p * _expm1_over(-_rate(params), r)
+    zero = torch.zeros_like(p)
     return torch.where(finite, p, zero), torch.where(finite, q, zero)
 
 
@@ -50,8 +101,8 @@ def summed_input(p, q, t, params: NeuronParams):
         tau = params.tau_m
         value = torch.exp(-t / tau) * (p * t / tau - q)
     else:
-        g = rate_difference(params)
-        value = torch.exp(-t / params.tau_s) * (p * torch.expm1(g * t) / g + q * torch.exp(g * t)) / params.tau_m
+        g = _rate(params)
+        value = torch.exp(-t / params.tau_s) * (p * _expm1_over(g, t) + q * torch.exp(g * t)) / params.tau_m
     return torch.where(finite, value, torch.zeros_like(value))
 
 
@@ -60,10 +111,10 @@ def summed_input_slope(p, q, t, params: NeuronParams):
     if params.regime == "equal":
         tau = params.tau_m
         return torch.exp(-t / tau) * (p - p * t / tau + q) / tau
-    g = rate_difference(params)
-    gt = g * t
+    g = _rate(params)
+    e_gt = torch.exp(g * t)
     return torch.exp(-t / params.tau_s) / params.tau_m * (
-        p * (torch.exp(gt) - torch.expm1(gt) / (g * params.tau_s)) - q * torch.exp(gt) / params.tau_m
+        p * (e_gt - _expm1_over(g, t) / params.tau_s) - q * e_gt / params.tau_m
     )
 
 
@@ -76,12 +127,13 @@ def stationary_point(p, q, params: NeuronParams):
         return params.tau_m * (1.0 + q / safe_p), exists
     # f'(t*) = 0  <=>  e^{g t*} = tau_m A_s / (tau_s A_m) = tau_m / (tau_s (1 + x)),  x = g Q / P,
     # so t* = (-log1p(-g tau_s) - log1p(x)) / g: both terms stay smooth as g -> 0.
-    g = rate_difference(params)
+    g = _rate(params)
     nonzero = p != 0
-    x = g * q / torch.where(nonzero, p, torch.ones_like(p))
+    ratio = q / torch.where(nonzero, p, torch.ones_like(p))
+    x = g * ratio
     exists = nonzero & (x > -1) & torch.isfinite(x)
-    x = torch.where(exists, x, torch.zeros_like(x))
-    return (-math.log1p(-g * params.tau_s) - torch.log1p(x)) / g, exists
+    ratio = torch.where(exists, ratio, torch.zeros_like(ratio))
+    return _log1p_over(-g, params.tau_s) - _log1p_over(g, ratio), exists
 
 
 def max_exponent(dtype: torch.dtype) -> float:

@@ -9,6 +9,8 @@ Forward (per sample and neuron, all vectorised):
      the right end: two evaluations per interval, no solving;
   4. solve only in that interval (ttfs_lab.solvers).
 Cost O(B * N * M) time and memory, processed in batch chunks to bound memory.
+per_neuron_spike_times runs the same steps with tau_m, tau_s and c per neuron (an analog chip):
+the prefix sums are then per neuron, and step 4 is the root finder for every neuron.
 
 Backward (SPEC §1, implicit function theorem at f(T) = c):
 
@@ -24,12 +26,14 @@ Choose with TTFS_LAB_BACKEND=torch|native|auto or set_backend() (also a context 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from . import native
 from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
-from .prefix_sums import basis, max_exponent, stationary_point, summed_input, summed_input_slope
+from .prefix_sums import PerNeuron, basis, max_exponent, stationary_point, summed_input, summed_input_slope
 from .solvers import solve_bracketed, solve_double, solve_equal
 from .validation import check_layer_inputs
 
@@ -116,6 +120,60 @@ def slope_at(input_times, weights, times, params):
     return slope
 
 
+def per_neuron_spike_times(input_times, weights, tau_m, tau_s, c) -> torch.Tensor:
+    """First spike times of a layer whose neurons do not share their parameters (no autograd).
+
+    Solves sum_{i: t_i < T} w_im kappa_m(T - t_i) = c_bm with tau_m, tau_s per neuron m (so
+    the kernel's shape differs between neurons) and c per neuron, or per sample and neuron
+    (threshold noise redrawn every run). An analog chip's neurons are like this (fixed-pattern
+    mismatch); a chip only measures, hence no gradients. Same algorithm as first_spike_times,
+    with the prefix sums per neuron (ttfs_lab.prefix_sums.PerNeuron).
+
+    Args:
+        input_times: [B, N] input spike times (+inf = no spike).
+        weights: [N, M].
+        tau_m, tau_s: [M] (or scalars) membrane and synaptic time constants, > 0.
+        c: [B, M], [M] or scalar threshold drive g_leak (threshold - e_leak), > 0.
+    Returns:
+        [B, M] spike times, +inf where a neuron stays silent.
+    """
+    input_times = torch.as_tensor(input_times)
+    weights = torch.as_tensor(weights)
+    if input_times.dim() != 2 or weights.dim() != 2 or input_times.shape[1] != weights.shape[0]:
+        raise ValueError(
+            f"need input_times [B, N] and weights [N, M]; got {tuple(input_times.shape)} and {tuple(weights.shape)}"
+        )
+    input_times, weights = check_layer_inputs(input_times, weights)
+    dtype = weights.dtype
+    n_batch, n_out = input_times.shape[0], weights.shape[1]
+    try:
+        tau_m = torch.as_tensor(tau_m, dtype=dtype).expand(n_out).contiguous()
+        tau_s = torch.as_tensor(tau_s, dtype=dtype).expand(n_out).contiguous()
+        c = torch.as_tensor(c, dtype=dtype).expand(n_batch, n_out).contiguous()
+    except RuntimeError as error:
+        raise ValueError(f"tau_m, tau_s must be [M] and c [M] or [B, M] with M = {n_out}: {error}") from None
+    for name, value in (("tau_m", tau_m), ("tau_s", tau_s), ("c", c)):
+        if not (torch.isfinite(value).all() and (value > 0).all()):
+            raise ValueError(f"{name} must be finite and positive for every neuron")
+    limit = max_exponent(dtype) * float(torch.minimum(tau_m, tau_s).min()) if n_out else math.inf
+    if native.applies(input_times, weights):
+        times, span = native.forward_per_neuron(input_times, weights, tau_m, tau_s, c, limit)
+        if span > limit:
+            raise ValueError(_span_message(span, dtype, limit))
+        return times
+    return _per_neuron_torch(input_times, weights, PerNeuron(tau_m, tau_s), c, limit)[0]
+
+
+@torch.no_grad()
+def _per_neuron_torch(input_times, weights, params: PerNeuron, c, span_limit):
+    """The torch path of per_neuron_spike_times: times and slopes [B, M] (c [B, M])."""
+    times = torch.full(c.shape, math.inf, dtype=weights.dtype)
+    slopes = torch.zeros_like(times)
+    for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
+        times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params, c[rows], span_limit)
+    return times, slopes
+
+
 def spike_times_and_slopes(input_times, weights, params: NeuronParams):
     """Spike times [B, M] and the slope u'(T) of the summed input there (no autograd)."""
     if native.applies(input_times, weights):
@@ -129,7 +187,8 @@ def spike_times_and_slopes(input_times, weights, params: NeuronParams):
     slopes = torch.zeros_like(times)
     with torch.no_grad():
         for rows in _batch_chunks(n_batch, n_in, weights.shape[1]):
-            times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params)
+            times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params, params.c,
+                                                     native.span_limit(weights.dtype, params))
     return times, slopes
 
 
@@ -138,18 +197,22 @@ def _batch_chunks(n_batch, n_in, n_out):
     return [slice(i, min(i + step, n_batch)) for i in range(0, n_batch, step)]
 
 
-def _solve_chunk(input_times, weights, params):
-    c = params.c
+def _solve_chunk(input_times, weights, params, c, span_limit):
+    """Times and slopes [b, M] for NeuronParams (c a float) or PerNeuron params (c [b, M])."""
     sorted_times, order = torch.sort(input_times, dim=1)
     finite = torch.isfinite(sorted_times)
     origin = torch.where(finite[:, :1], sorted_times[:, :1], torch.zeros_like(sorted_times[:, :1]))
     rel = sorted_times - origin  # +inf stays +inf
-    _check_span(rel, finite, params)
+    span = float(torch.where(finite, rel, torch.zeros_like(rel)).max()) if rel.numel() else 0.0
+    if span > span_limit:
+        raise ValueError(_span_message(span, rel.dtype, span_limit))
 
-    p_terms, q_terms = basis(rel, params)
+    p_terms, q_terms = basis(rel, params)  # [B, N], or [B, N, M] per neuron
+    if p_terms.dim() == 2:
+        p_terms, q_terms = p_terms[:, :, None], q_terms[:, :, None]
     w_sorted = weights[order]  # [B, N, M]: row k holds the weights of the k-th input to arrive
-    p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=1)
-    q = torch.cumsum(w_sorted * q_terms[:, :, None], dim=1)
+    p = torch.cumsum(w_sorted * p_terms, dim=1)
+    q = torch.cumsum(w_sorted * q_terms, dim=1)
 
     lo = rel[:, :, None]
     hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)[:, :, None]
@@ -161,7 +224,8 @@ def _solve_chunk(input_times, weights, params):
         # interval's maximum is f(t_(k)) < c. Either way one evaluation decides.
         reaches = has_star & (peak >= c)
     else:
-        reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c
+        c_bnm = c[:, None, :] if isinstance(c, torch.Tensor) else c  # per neuron: [b, M] -> [b, 1, M]
+        reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c_bnm
     crosses = reaches & finite[:, :, None]
 
     # max over a bool dim: the value is any(), the index the first True (documented for ties);
@@ -191,13 +255,6 @@ def _solve_chunk(input_times, weights, params):
     slope = summed_input_slope(p_k, q_k, t, params)
     inf = torch.full_like(t, float("inf"))
     return torch.where(fires, t + origin, inf), torch.where(fires, slope, torch.zeros_like(slope))
-
-
-def _check_span(rel, finite, params):
-    span = torch.where(finite, rel, torch.zeros_like(rel)).max() if rel.numel() else 0.0
-    limit = max_exponent(rel.dtype) * min(params.tau_m, params.tau_s)
-    if float(span) > limit:
-        raise ValueError(_span_message(float(span), rel.dtype, limit))
 
 
 def _span_message(span, dtype, limit):
