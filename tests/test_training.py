@@ -287,3 +287,31 @@ def test_kernel_peak_is_the_kernel_maximum():
     for params in (NeuronParams(), NeuronParams(tau_m=2.0), NeuronParams(tau_m=0.7, tau_s=1.3)):
         assert kernel_peak(params) == pytest.approx(kernel(s, params).max().item(), rel=1e-8)
         assert kernel_peak(params) >= kernel(s, params).max().item()
+
+
+def test_label_only_bumping_ignores_silent_wrong_outputs():
+    """silent_outputs="label": a wrong output that never spikes is no reason to bump; a silent
+    correct output is, and only that neuron is raised."""
+    data = small_data(100, 50)
+    x, y = data["train"]
+    keep = y != 2
+    data["train"] = (x[keep][:50], y[keep][:50])  # no sample has label 2
+    for mode, expect_bump in (("any", True), ("label", False)):
+        config = TrainConfig(epochs=1, batch_size=50, skip_step_on_bump=False, silent_outputs=mode)
+        trainer = Trainer(config, data=data, progress=False)
+        with torch.no_grad():
+            trainer.network.layers[1].weight[:, 2] = -1.0  # output 2 never spikes
+        event = trainer.train_batch()
+        assert event.bumped is expect_bump
+    # label mode, output 2 is the label of a sample but silent: bump output 2 only
+    data["train"] = (x[:50], torch.full((50,), 2))
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=50, silent_outputs="label", bump=0.25), data=data, progress=False)
+    with torch.no_grad():
+        trainer.network.layers[1].weight[:, 2] = -1.0
+    before = trainer.network.weights()[1]
+    assert trainer.train_batch().bumped
+    after = trainer.network.weights()[1]
+    assert torch.equal(after[:, :2], before[:, :2])  # skip_step_on_bump: nothing else changes
+    assert torch.equal(after[:, 2], before[:, 2] + 0.25)
+    with pytest.raises(ValueError, match="silent_outputs"):
+        TrainConfig(silent_outputs="some")

@@ -9,17 +9,47 @@ from ..params import NeuronParams
 
 DATASETS = ("yin_yang", "mnist")
 DTYPES = ("float64", "float32")
+SILENT_OUTPUTS = ("any", "label")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (the paper's Yin-Yang protocol by default).
 
+    The defaults follow SPEC §2 and, where it is silent, the authors' code (fastAndDeep,
+    experiment_configs/yin_yang.yaml with src/training.py and src/utils.py):
+
+    - data: 5000/1000/1000 samples (seeds 42/41/40), t = 0.15 + 1.85 v, one bias spike at
+      0.9 per layer; mini-batches of 150 drawn by a fresh shuffle every epoch, the last
+      (50 samples) kept; no input noise for Yin-Yang; float64.
+    - init: normal, mean 1.5 / std 0.8 (hidden), 0.5 / 0.8 (output), bias row included.
+    - loss: SPEC §2 (theirs adds alpha e^t without the constant -1: same gradients). It is
+      only ever evaluated with all outputs spiking, since any silent output means a bump.
+    - bumping: per layer, the fraction of silent (sample, neuron) pairs against
+      [0.3 hidden, 0.0 output]; only the first layer over its limit is bumped, all incoming
+      weights (bias row too) of every neuron silent for any sample, by 0.0005, doubled while
+      consecutive batches bump the same layer, reset by any batch that does not bump; a bump
+      batch makes no gradient step but counts for the training accuracy.
+    - ``max_dw_norm`` = 0.2: their backward pass drops the weight update of one sample for
+      one neuron when its largest entry exceeds 0.2 (near-tangential threshold crossings),
+      in every layer, and passes the error on unchanged (ttfs_lab.train.clipping). None
+      turns it off (plain exact gradients).
+    - Adam (lr 0.005, default betas), StepLR x0.95 every 20 epochs stepped once per epoch;
+      validation after every epoch; the result is the network after the last epoch (they
+      select nothing), evaluated on the test split.
+    Not reproduced: their torch/numpy seeds (2000/12345) and their eps = 1e-6 in the
+    Lambert-W argument; we seed per run (``seed``: init; ``seed + 1``: shuffling, noise).
+
     Silent neurons: when in a batch more than ``max_silent_hidden`` of the (sample, neuron)
     pairs of a hidden layer (``max_silent_output`` of the output layer) are silent, the
     incoming weights of that layer's silent neurons are raised by ``bump`` ("weight
     bumping"), doubling while the same layer keeps needing it. With ``skip_step_on_bump``
     (the paper) that batch makes no gradient step.
+
+    ``silent_outputs``: which silent output neurons count for bumping. "any" (the paper):
+    every silent (sample, output) pair. "label": only a silent correct output; a wrong output
+    that stays silent is the loss's ideal (infinitely late: softmax probability 0), so the
+    paper's rule keeps fighting the loss (about 3 in 4 of its batches are bumps).
 
     ``keep_best``: at the end of run(), return to the weights of the epoch with the best
     validation accuracy (model selection on the validation split; the test split is untouched).
@@ -44,6 +74,7 @@ class TrainConfig:
     max_dw_norm: float | None = 0.2
     max_silent_hidden: float = 0.3
     max_silent_output: float = 0.0
+    silent_outputs: str = "any"
     bump: float = 0.0005
     skip_step_on_bump: bool = True
     keep_best: bool = False
@@ -70,6 +101,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         if not self.input_noise >= 0:
             raise ValueError(f"input_noise must be >= 0, got {self.input_noise!r}")
+        if self.silent_outputs not in SILENT_OUTPUTS:
+            raise ValueError(f"silent_outputs must be one of {SILENT_OUTPUTS}, got {self.silent_outputs!r}")
         if self.max_dw_norm is not None and not self.max_dw_norm > 0:
             raise ValueError(f"max_dw_norm must be positive or None, got {self.max_dw_norm!r}")
 

@@ -185,7 +185,11 @@ class Trainer:
         layer_times = self.substrate.spike_times(self.network, x)[1:]
         output = layer_times[-1]
         tolerances = [self.config.max_silent_hidden] * (len(layer_times) - 1) + [self.config.max_silent_output]
-        layer = layer_needing_bump([t.detach() for t in layer_times], tolerances)
+        silence = [t.detach() for t in layer_times]
+        if self.config.silent_outputs == "label":  # only a silent correct output counts
+            label = torch.nn.functional.one_hot(y, silence[-1].shape[1]).bool()
+            silence[-1] = torch.where(label, silence[-1], torch.zeros_like(silence[-1]))
+        layer = layer_needing_bump(silence, tolerances)
         step = layer is None or not self.config.skip_step_on_bump
         loss_value = float("nan")
         if step or self.callbacks:  # a skipped batch's loss is only for whoever listens
@@ -203,7 +207,7 @@ class Trainer:
             self.optimizer.step()
         if layer is not None:  # after backward: the bump changes the weights in place
             self._bump_value = self._bump_value * 2 if layer == self._last_bumped_layer else self.config.bump
-            bump_silent_neurons(self.network.layers[layer].weight, layer_times[layer].detach(), self._bump_value)
+            bump_silent_neurons(self.network.layers[layer].weight, silence[layer], self._bump_value)
         self._last_bumped_layer = layer
         self.substrate.after_update(self.network)
         return loss_value, accuracy(output.detach(), y), layer is not None
