@@ -53,3 +53,19 @@ def test_ci_script_runs_make_test():
     lines = [l.strip() for l in ci.read_text().splitlines()]
     assert "set -euo pipefail" in lines
     assert any(re.match(r"^(exec )?make test\b", l) for l in lines)
+
+
+README_COMMANDS = re.findall(r"^\.venv/bin/python -m ttfs_lab (.+?)(?:\s+#.*)?$", README, re.M)
+
+
+def test_readme_names_command_lines():
+    assert any(c.startswith("train ") for c in README_COMMANDS)
+
+
+@pytest.mark.parametrize("command", README_COMMANDS)
+def test_readme_command_lines_parse(command):
+    # Parsing only (no training): every option the README shows must exist and accept its value.
+    from ttfs_lab.cli import build_parser
+
+    args = build_parser().parse_args(command.split())
+    assert args.command == command.split()[0]
