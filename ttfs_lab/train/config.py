@@ -149,8 +149,19 @@ PRESETS = {
     # neurons still makes its gradient step (the paper skips ~75 % of all steps this way) while
     # the silent neurons are bumped; and the best epoch on the validation split is kept.
     "improved": TrainConfig(skip_step_on_bump=False, keep_best=True),
-    # 16x16 MNIST, 256-246-10 as on BrainScaleS-2.
-    "mnist": TrainConfig(dataset="mnist", hidden=(246,), epochs=50, batch_size=150),
+    # 16x16 MNIST, 256-246-10 as on BrainScaleS-2, with the authors' MNIST settings
+    # (fastAndDeep experiment_configs/16x16_mnist.yaml): with 256 inputs the Yin-Yang init
+    # (mean 1.5) makes every hidden neuron fire on its first few inputs, so the hidden layer
+    # starts near 0.1 +- 0.4; up to half of the (sample, neuron) pairs of a layer may stay
+    # silent before bumping; batch 50, lr 0.003, input noise 0.3. Their schedule (x0.9 every
+    # 10 epochs over 200 epochs) runs twice as fast here (every 5 of 100 epochs). Unlike them,
+    # plain exact gradients (max_dw_norm off; not needed to reach 97 %) and the best
+    # validation epoch is kept. notebooks/data/README.md has the run and its accuracy.
+    "mnist": TrainConfig(
+        dataset="mnist", hidden=(246,), epochs=100, batch_size=50, lr=0.003, lr_step=5, lr_gamma=0.9,
+        input_noise=0.3, max_silent_hidden=0.5, max_silent_output=0.5, init=((0.1, 0.4), (0.6, 0.8)),
+        max_dw_norm=None, keep_best=True,
+    ),
 }
 
 
