@@ -315,3 +315,34 @@ def test_label_only_bumping_ignores_silent_wrong_outputs():
     assert torch.equal(after[:, 2], before[:, 2] + 0.25)
     with pytest.raises(ValueError, match="silent_outputs"):
         TrainConfig(silent_outputs="some")
+
+
+def test_weight_average_is_the_moving_average_of_the_batches_and_resumes(tmp_path):
+    config = TrainConfig(epochs=2, batch_size=100, weight_average=0.5, skip_step_on_bump=False, seed=2)
+    data = small_data()
+    live = []
+
+    def on_batch(event):
+        if event.kind == "batch":
+            live.append(event.network.weights())
+
+    trainer = Trainer(config, data=data, callbacks=[on_batch], progress=False)
+    trainer.run()
+    expected = live[0]
+    for weights in live[1:]:
+        expected = [0.5 * a + 0.5 * w for a, w in zip(expected, weights)]
+    assert len(live) == 6
+    for w, e in zip(trainer.network.weights(), expected):
+        torch.testing.assert_close(w, e, rtol=1e-12, atol=1e-14)
+    assert any(not torch.equal(w, e) for w, e in zip(live[-1], expected))  # the average is not the last
+
+    first = Trainer(config, data=data, progress=False)
+    for _ in range(4):
+        first.train_batch()
+    first.save(tmp_path / "avg.pt")
+    resumed = Trainer.load(tmp_path / "avg.pt", data=data, progress=False)
+    resumed.run()
+    for w, e in zip(resumed.network.weights(), trainer.network.weights()):
+        assert torch.equal(w, e)
+    with pytest.raises(ValueError, match="weight_average"):
+        TrainConfig(weight_average=1.0)

@@ -51,6 +51,10 @@ class TrainConfig:
     that stays silent is the loss's ideal (infinitely late: softmax probability 0), so the
     paper's rule keeps fighting the loss (about 3 in 4 of its batches are bumps).
 
+    ``weight_average`` = d > 0: keep an exponential moving average of the weights over the
+    batches (avg <- d avg + (1 - d) w; 1/(1 - d) batches long); validation, keep_best and the
+    final network use the average, which smooths the kicks of bumps and noisy steps.
+
     ``keep_best``: at the end of run(), return to the weights of the epoch with the best
     validation accuracy (model selection on the validation split; the test split is untouched).
 
@@ -75,6 +79,7 @@ class TrainConfig:
     max_silent_hidden: float = 0.3
     max_silent_output: float = 0.0
     silent_outputs: str = "any"
+    weight_average: float = 0.0
     bump: float = 0.0005
     skip_step_on_bump: bool = True
     keep_best: bool = False
@@ -103,6 +108,8 @@ class TrainConfig:
             raise ValueError(f"input_noise must be >= 0, got {self.input_noise!r}")
         if self.silent_outputs not in SILENT_OUTPUTS:
             raise ValueError(f"silent_outputs must be one of {SILENT_OUTPUTS}, got {self.silent_outputs!r}")
+        if not 0.0 <= self.weight_average < 1.0:
+            raise ValueError(f"weight_average must lie in [0, 1), got {self.weight_average!r}")
         if self.max_dw_norm is not None and not self.max_dw_norm > 0:
             raise ValueError(f"max_dw_norm must be positive or None, got {self.max_dw_norm!r}")
 

@@ -112,6 +112,7 @@ class Trainer:
         self._batch_index = 0
         self._epoch_stats = _EpochStats()
         self._best = (-1.0, None)  # (validation accuracy, weights) for config.keep_best
+        self._average = None  # moving average of the weights for config.weight_average
         self._unpaused = threading.Event()
         self._unpaused.set()
         self._stop = threading.Event()
@@ -150,6 +151,8 @@ class Trainer:
                     bar.set_postfix(val_acc=f"{self.history['validation_accuracy'][-1]:.4f}")
         if self.config.keep_best and self.epoch >= target and self._best[1] is not None:
             self._restore(self._best[1])
+        elif self._average is not None and self.epoch >= target:
+            self._restore(self._average)
         return self.history
 
     @torch.no_grad()
@@ -210,6 +213,8 @@ class Trainer:
             bump_silent_neurons(self.network.layers[layer].weight, silence[layer], self._bump_value)
         self._last_bumped_layer = layer
         self.substrate.after_update(self.network)
+        if self.config.weight_average > 0:
+            self._update_average()
         return loss_value, accuracy(output.detach(), y), layer is not None
 
     def _drop_large_weight_updates(self, x, layer_times, slopes):
@@ -221,6 +226,26 @@ class Trainer:
                 layer.weight, x_in, times.detach(), times.grad, layer.params, self.config.max_dw_norm, slope
             )
 
+    @torch.no_grad()
+    def _update_average(self):
+        d = self.config.weight_average
+        if self._average is None:
+            self._average = self.network.weights()
+        else:
+            for average, layer in zip(self._average, self.network.layers):
+                average.mul_(d).add_(layer.weight, alpha=1.0 - d)
+
+    def _validate(self):
+        """(loss, accuracy, weights) on the validation split; with weight averaging the
+        averaged weights are validated (the training continues from the live ones)."""
+        if self._average is None:
+            return (*self.evaluate("validation"), None)
+        live = self.network.weights()
+        self._restore(self._average)
+        val_loss, val_acc = self.evaluate("validation")
+        self._restore(live)
+        return val_loss, val_acc, [a.clone() for a in self._average]
+
     def _finish_epoch(self):
         with warnings.catch_warnings():
             # An epoch made only of weight bumps has no optimizer step; the schedule still
@@ -230,7 +255,7 @@ class Trainer:
         self._order = None
         self.epoch += 1
         stats = self._epoch_stats
-        val_loss, val_acc = self.evaluate("validation")
+        val_loss, val_acc, validated = self._validate()
         h = self.history
         h["train_loss"].append(stats.mean_loss())
         h["train_accuracy"].append(stats.correct / stats.samples)
@@ -239,7 +264,7 @@ class Trainer:
         h["bumped_fraction"].append(stats.bumped / stats.batches)
         h["seconds_per_epoch"].append(time.perf_counter() - stats.started)
         if self.config.keep_best and val_acc > self._best[0]:
-            self._best = (val_acc, self.network.weights())
+            self._best = (val_acc, validated if validated is not None else self.network.weights())
         self._emit(TrainingEvent("epoch", self.epoch, self.step_count, h["train_loss"][-1], val_acc, False, self.network, h))
 
     @torch.no_grad()
@@ -273,6 +298,7 @@ class Trainer:
             "history": {k: list(v) for k, v in self.history.items()},
             "best_validation_accuracy": self._best[0],
             "best_weights": self._best[1],
+            "average_weights": self._average,
         }
 
     def save(self, path):
@@ -299,6 +325,7 @@ class Trainer:
             trainer._epoch_stats = _EpochStats.from_dict(state["epoch_stats"])
             trainer.history = {k: list(v) for k, v in state["history"].items()}
             trainer._best = (float(state["best_validation_accuracy"]), state["best_weights"])
+            trainer._average = state.get("average_weights")
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise checkpoint.CheckpointError(f"{path} has an invalid training state: {error}") from error
         return trainer
