@@ -47,6 +47,8 @@ def main(argv=None) -> int:
                    help="std of Gaussian noise on the input times during fine-tuning (tau_s), for robustness")
     p.add_argument("--max-silent-output", type=float, default=None,
                    help="weight bumping tolerance for silent outputs (default ttfs_lab.hardware.in_the_loop.MAX_SILENT_OUTPUT)")
+    p.add_argument("--keep-best", action="store_true",
+                   help="end with the weights of the epoch with the best validation accuracy on the chip")
     p.add_argument("--trials", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
 
     # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
     config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
-                             input_noise=args.input_noise)
+                             input_noise=args.input_noise, keep_best=args.keep_best)
     if args.max_silent_output is not None:
         config = config.replace(max_silent_output=args.max_silent_output)
     substrate = InTheLoop(chip)
@@ -88,6 +90,7 @@ def main(argv=None) -> int:
         "in_the_loop_test_accuracy": statistics.mean(trained), "in_the_loop_runs": trained,
         "finetune": {"epochs": args.epochs, "lr": args.lr, "lr_step": args.lr_step, "lr_gamma": args.lr_gamma,
                      "max_silent_output": config.max_silent_output, "input_noise": args.input_noise,
+                     "keep_best": args.keep_best,
                      "seconds": seconds},
         "validation_accuracy_on_chip": trainer.history["validation_accuracy"],
         "hardware_totals_estimate": chip.total,

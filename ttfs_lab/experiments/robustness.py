@@ -10,6 +10,13 @@ For every distortion and strength:
 The row ("none", 0) is the control: the ideal network as is, and fine-tuned for the same
 epochs without distortion (so "in-the-loop" gains are not just "more training").
 
+What to expect (the paper's shape): static and fixed-pattern distortions (weight
+quantization and clipping, threshold and time-constant mismatch, dead neurons) cost the ideal
+network a lot and training in the loop wins most of it back. Trial-to-trial noise (threshold
+noise, jitter, input noise, spike loss) is redrawn every run, so there is no pattern to learn:
+training in the loop can only widen the margins, and at small strengths the in-the-loop figure
+(one noisy test run) differs from the ideal one by about the run-to-run spread (the ± column).
+
 Fine-tuning uses the paper's protocol except for the output-silence tolerance of weight
 bumping (``finetune_config``): under noise some output neuron stays silent for some sample in
 most batches, and with the paper's 0 % tolerance such a batch is a weight bump without a
@@ -198,13 +205,15 @@ def add_parser(sub):
     p = sub.add_parser("robustness", help="accuracy under each hardware distortion, trained ideally and in the loop",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for robustness.json")
-    p.add_argument("--quick", action="store_true", help="a small, fast version (smoke test; accuracies are low)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small, fast version (about a minute of CPU): one strength for five distortions, a "
+                        "shorter ideal training (40 epochs at lr 0.01, ~93 %% instead of ~96.5 %%), 2 in-the-loop epochs")
     p.add_argument("--network", type=Path, default=None,
                    help="checkpoint of an ideally trained Yin-Yang network (default: train one, saved as DIR/ideal.pt)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of ideal training (default 300; quick: 3)")
-    p.add_argument("--finetune-epochs", type=int, default=None, help="in-the-loop epochs per condition (default 15; quick: 1)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of ideal training (default 300; quick: 40)")
+    p.add_argument("--finetune-epochs", type=int, default=None, help="in-the-loop epochs per condition (default 15; quick: 2)")
     p.add_argument("--lr", type=float, default=0.002, help="learning rate of the in-the-loop fine-tuning (default 0.002)")
-    p.add_argument("--seeds", type=int, default=None, help="chips/noise streams averaged per ideal evaluation (default 3; quick: 1)")
+    p.add_argument("--seeds", type=int, default=None, help="chips/noise streams averaged per ideal evaluation (default 3; quick: 2)")
     p.add_argument("--distortions", nargs="+", default=None, help="only these distortions")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -230,8 +239,6 @@ def run_from_args(args) -> int:
     if not args.lr > 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")
     data = load_splits("yin_yang", torch.float64)
-    if quick:  # a fifth of the training set keeps the smoke test to about a minute
-        data = dict(data, train=(data["train"][0][:1000], data["train"][1][:1000]))
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.network is not None:
@@ -239,13 +246,16 @@ def run_from_args(args) -> int:
         if network.sizes[0] != 4 or network.sizes[-1] != 3:
             raise ValueError(f"{args.network} is not a Yin-Yang network (sizes {network.sizes})")
     else:
-        epochs = args.epochs or (3 if quick else 300)
-        trainer = Trainer(preset("paper", epochs=epochs), data=data, progress=not args.no_progress)
+        epochs = args.epochs or (40 if quick else 300)
+        # quick: a higher learning rate gets ~93 % in 40 epochs (10 s of CPU), enough to show
+        # what each distortion costs; the paper's 300 epochs at 0.005 reach ~96.5 %
+        config = preset("paper", epochs=epochs, lr=0.01) if quick else preset("paper", epochs=epochs)
+        trainer = Trainer(config, data=data, progress=not args.no_progress)
         trainer.run()
         trainer.save(args.out / "ideal.pt")
         network = trainer.network
-    finetune = finetune_config(args.finetune_epochs or (1 if quick else 15), lr=args.lr)
-    seeds = tuple(range(args.seeds or (1 if quick else 3)))
+    finetune = finetune_config(args.finetune_epochs or (2 if quick else 15), lr=args.lr)
+    seeds = tuple(range(args.seeds or (2 if quick else 3)))
     records = run_study(network, data, strengths, finetune, seeds=seeds, out=args.out)
     print(table(records))
     print(f"records={len(records)} seconds_total={time.perf_counter() - started:.1f}")
