@@ -16,6 +16,10 @@ weights, sums a_k, b_k for all k at once, scipy.special.lambertw of all of them,
 first time per neuron that lies in its interval (O(N^2 M) per sample; forward only).
 Slow backends are timed on a smaller batch and reported per sample. Timings are wall clock,
 best of --repeats (the machine may be shared: compare ratios within one run).
+
+Last, per_neuron_spike_times (an emulated chip: tau_m, tau_s per neuron, c per sample and
+neuron) on the two layers of the 5-120-3 network, with BrainScaleS-2-like mismatch (time
+constants 3 %, threshold 8 % fixed and 4 % per trial), native vs torch, float64.
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from scipy.special import lambertw
 from ttfs_lab import NeuronParams, TTFSNetwork, native
 from ttfs_lab.data import load
 from ttfs_lab.network import append_bias_spike
+from ttfs_lab.spike_times import per_neuron_spike_times
 
 PARAMS = NeuronParams()
 
@@ -238,6 +243,36 @@ def main():
         net = TTFSNetwork((4, 120, 3), params=PARAMS, seed=0)
         wall, cpu = best_time(forward_backward_fn(net, x_yy[:150]), max(args.repeats, 20))
         print(f"  native: {wall * 1e3:.2f} ms per step (CPU {cpu * 1e3:.2f} ms) -> 10,000 steps in {wall * 1e4:.1f} s")
+
+    print_per_neuron(net_yy, x_yy, args.repeats, slow_batch["torch"])
+
+
+def print_per_neuron(net, x, repeats, torch_batch):
+    """Per-neuron parameters on both layers of `net` (module docstring), native vs torch."""
+    g = torch.Generator().manual_seed(0)
+    print("\nper_neuron_spike_times, float64 (samples/s, wall and CPU; best of %d):" % repeats)
+    with torch.no_grad(), native.set_backend("native" if native.available() else "torch"):
+        layer_inputs = net.spike_times(x)[:-1]
+    for layer, inputs in zip(net.layers, layer_inputs):
+        xb = append_bias_spike(inputs, layer.bias_time)
+        w = layer.weight.detach()
+        n_out = w.shape[1]
+        tau_m = 1 + 0.03 * torch.randn(n_out, generator=g, dtype=torch.float64)
+        tau_s = 1 + 0.03 * torch.randn(n_out, generator=g, dtype=torch.float64)
+        c = (1 + 0.08 * torch.randn(n_out, generator=g, dtype=torch.float64)) * (
+            1 + 0.04 * torch.randn(len(xb), n_out, generator=g, dtype=torch.float64))
+        rates = {}
+        for backend in ("native", "torch"):
+            if backend == "native" and not native.available():
+                continue
+            n = len(xb) if backend == "native" else min(torch_batch, len(xb))
+            with native.set_backend(backend):
+                wall, cpu = best_time(lambda: per_neuron_spike_times(xb[:n], w, tau_m, tau_s, c[:n]), repeats)
+            rates[backend] = (n / wall, n / cpu)
+            print(f"  {w.shape[0]:>3} -> {n_out:<3} {backend:6} [{n}] {n / wall:9.0f} /s wall {n / cpu:9.0f} /s CPU")
+        if len(rates) == 2:
+            print(f"  {w.shape[0]:>3} -> {n_out:<3} native/torch {rates['native'][0] / rates['torch'][0]:.0f}x wall, "
+                  f"{rates['native'][1] / rates['torch'][1]:.0f}x CPU")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,8 @@ enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
 #define M_E_ 2.718281828459045
 /* Slack of the cheap interval bound, in units of the precision's epsilon (see forward_sample). */
 #define BOUND_SLACK 64.0
+/* Buckets per item of the forward kernel's counting sort (see sort_items). */
+#define SORT_BUCKETS 4
 /* Neurons processed together by the forward kernel (see forward_sample); at most 64 (a bit mask). */
 #define NEURON_BLOCK 64
 

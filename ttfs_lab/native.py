@@ -127,6 +127,11 @@ def set_num_threads(n: int | None) -> None:
     _num_threads = n
 
 
+def get_num_threads() -> int | None:
+    """What set_num_threads() set (None: follow torch.get_num_threads())."""
+    return _num_threads
+
+
 def _threads(work: int) -> int:
     """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
     about as much as a few tens of thousands of them."""
