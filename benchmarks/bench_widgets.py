@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from ttfs_lab import TTFSNetwork
-from ttfs_lab.native import get_backend
+from ttfs_lab.native import get_backend, get_num_threads, set_num_threads
 from ttfs_lab.probe import decision_grid
 from ttfs_lab.widgets import (
     ChipView, DecisionMap, HardwarePanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel,
 )
+from ttfs_lab.widgets.decision_map import MAP_DTYPE
 from ttfs_lab.widgets.runner import TrainingRunner
 
 
@@ -50,12 +51,21 @@ def line(name, r, target_ms=None):
 
 
 def bench_decision_map(repeats):
+    """The map's recompute as DecisionMap does it (network copied to MAP_DTYPE, grid decisions),
+    and the whole redraw (also the test accuracy, float64). The float64 core for comparison."""
     state = LabState()  # the paper's 4-120-3 (5-120-3 counting the bias input)
-    net = state.network
-    core = timed(lambda: decision_grid(net, 100), repeats)
     view = DecisionMap(state)
-    redraw = timed(view.redraw, repeats)
-    return {"grid_decisions_core": core, "decision_map_redraw": redraw}
+    net = state.network
+    out = {"grid_decisions_float64": timed(lambda: decision_grid(net, 100), repeats)}
+    out["grid_decisions_map"] = timed(lambda: decision_grid(view.map_network(), 100), repeats)
+    kernel_threads = get_num_threads()
+    try:
+        set_num_threads(1)
+        out["grid_decisions_map_1_thread"] = timed(lambda: decision_grid(view.map_network(), 100), repeats)
+    finally:
+        set_num_threads(kernel_threads)
+    out["decision_map_redraw"] = timed(view.redraw, repeats)
+    return out
 
 
 def bench_explorer(repeats):
@@ -144,8 +154,10 @@ def main(argv=None):
           f"load average {load:.1f}")
     results = {"backend": get_backend(), "threads": torch.get_num_threads(), "load_average": load}
     results.update(bench_decision_map(args.repeats))
-    line("decision map: core, 100x100 grid, 5-120-3", results["grid_decisions_core"], 50)
-    line("decision map: DecisionMap.redraw (+ test accuracy)", results["decision_map_redraw"], 50)
+    line("decision map: core float64, 100x100, 5-120-3", results["grid_decisions_float64"])
+    line(f"decision map: as shown ({str(MAP_DTYPE)[6:]}), 1 kernel thread", results["grid_decisions_map_1_thread"])
+    line(f"decision map: as shown ({str(MAP_DTYPE)[6:]}), 100x100, 5-120-3", results["grid_decisions_map"], 50)
+    line("decision map: DecisionMap.redraw (+ test accuracy)", results["decision_map_redraw"])
     results.update(bench_explorer(args.repeats * 4))
     line("NeuronExplorer: redraw after a drag", results["explorer_drag_redraw"], 20)
     results.update(bench_sample_views(args.repeats))

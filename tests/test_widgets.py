@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from ttfs_lab import NeuronParams, first_spike_times, kernel, membrane_potential
+from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, kernel, membrane_potential
 from ttfs_lab.data import yin_yang
 from ttfs_lab.widgets import (
     DecisionMap, ExportPanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel, figure_data,
 )
-from ttfs_lab.widgets.decision_map import map_values
+from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
 from ttfs_lab.widgets.neuron_explorer import GRID
 
 
@@ -157,23 +157,48 @@ def hand_grid(n):
     return torch.tensor(0.15 + 1.85 * feats)
 
 
+def classes_and_margin(out):
+    """Predicted class (-1: all silent) and the gap between the first two output spikes."""
+    out = out.detach()
+    classes = out.argmin(1).numpy()
+    classes[torch.isinf(out).all(1).numpy()] = -1
+    s = np.sort(out.numpy(), axis=1)
+    margin = np.where(np.isfinite(s[:, 0]), s[:, 1] - s[:, 0], 0.0).astype(np.float64)  # gap in the map's dtype
+    return classes, margin
+
+
 def test_decision_map_equals_network_predictions_on_the_grid():
     state = small_state()
     d = DecisionMap(state)  # the full 100 x 100 grid
-    out = state.network(hand_grid(100)).detach()
-    classes = out.argmin(1).numpy()
-    classes[torch.isinf(out).all(1).numpy()] = -1
+    # the map runs the lab's network in float32 (MAP_DTYPE): its weights, cast
+    net32 = TTFSNetwork.from_weights(state.network.weights(), params=state.network.params,
+                                     bias_time=state.network.bias_time, dtype=MAP_DTYPE)
+    classes, margin = classes_and_margin(net32(hand_grid(100).to(MAP_DTYPE)))
     values = d.heat.color.ravel()
     np.testing.assert_array_equal(np.where(values == 0, -1, np.floor((values - 1) / 2)), classes)
     # Shade: tanh(margin / (2 xi)) of the first two output spikes, from the sorted times.
-    s = np.sort(out.numpy(), axis=1)
-    margin = np.where(np.isfinite(s[:, 0]), s[:, 1] - s[:, 0], 0.0)
     np.testing.assert_allclose(values, map_values(classes, np.tanh(margin / 0.4)), atol=1e-12)
     features, labels = yin_yang("test", size=120)
     np.testing.assert_array_equal(d.points.x, features[:, 0])
     np.testing.assert_array_equal(d.points.color, labels)
     predicted = state.network(torch.tensor(0.15 + 1.85 * features)).argmin(1).numpy()
     assert d.accuracy == pytest.approx(np.mean(predicted == labels))
+
+
+@pytest.mark.parametrize("hidden", [[10], [120]])
+def test_decision_map_in_float32_is_the_float64_map_up_to_round_off(hidden):
+    """float32 moves spike times by ~1e-6 tau_s: a cell may change class only where the first two
+    output spikes of the float64 network lie that close, and the shading moves as little."""
+    state = small_state(hidden=hidden)
+    d = DecisionMap(state)
+    classes, margin = classes_and_margin(state.network(hand_grid(100)))  # float64
+    values = d.heat.color.ravel()
+    shown = np.where(values == 0, -1, np.floor((values - 1) / 2))
+    differ = shown != classes
+    assert (margin[differ] < 1e-4).all()
+    assert differ.mean() < 0.005
+    same = ~differ
+    np.testing.assert_allclose(values[same], map_values(classes, np.tanh(margin / 0.4))[same], atol=1e-4)
 
 
 def click(mark, index):
