@@ -66,7 +66,8 @@ def main(argv=None) -> int:
 
     # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
     config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
-                             input_noise=args.input_noise, keep_best=args.keep_best)
+                             input_noise=args.input_noise, keep_best=args.keep_best,
+                             hidden=tuple(network.sizes[1:-1]))
     if args.max_silent_output is not None:
         config = config.replace(max_silent_output=args.max_silent_output)
     substrate = InTheLoop(chip)

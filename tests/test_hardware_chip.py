@@ -410,3 +410,14 @@ def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
     # with the guard on, this step would be far off (so the check above can fail)
     guarded = first_step_gradient(paper)
     assert max(float((g - w).abs().max() / w.abs().max()) for g, w in zip(guarded, expected)) > 1
+
+
+def test_robustness_fine_tunes_a_given_network_of_any_hidden_size():
+    from ttfs_lab.experiments.robustness import finetune_config, finetune_in_the_loop
+
+    x, y = yin_yang_batch(100, "train")
+    data = {split: (x, y) for split in ("train", "validation", "test")}
+    net = TTFSNetwork((4, 20, 3), seed=0)  # not the config's default 4-120-3
+    acc, _ = finetune_in_the_loop(net, data, "threshold_mismatch", 0.1, 0, finetune_config(1, batch_size=50))
+    assert 0 <= acc <= 1
+    assert net.sizes == (4, 20, 3)

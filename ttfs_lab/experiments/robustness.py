@@ -100,6 +100,7 @@ def finetune_in_the_loop(network, data, name, strength, seed, config):
     substrate = InTheLoop(emulator)
     substrate.after_update(net)  # clipping: start inside the representable range
     started = time.perf_counter()
+    config = config.replace(hidden=tuple(net.sizes[1:-1]))  # the given network's, e.g. from --network
     trainer = Trainer(config, network=net, data=data, progress=False, substrate=substrate)
     trainer.run()
     with torch.no_grad():
