@@ -9,6 +9,11 @@ training slowdown with live views on (the runner throttles drawing to <= ~20 %).
 Reported: the median wall time and the median CPU time of this process (CPU time is what the
 views cost; wall time also shows how busy the machine is -- on a shared 2-core machine other
 jobs inflate it), with the backend and thread count in use.
+
+The decision map's kernels run on 2 threads; after a parallel torch operation torch's OpenMP
+workers keep spinning for some milliseconds (libgomp's default) and hold the core that the
+kernels' second thread needs (the kernels then hand that thread less of the work). With
+OMP_WAIT_POLICY=PASSIVE in the environment (before torch starts) they sleep instead.
 """
 from __future__ import annotations
 
@@ -151,7 +156,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"backend {get_backend()}, torch threads {torch.get_num_threads()}, cores {os.cpu_count()}, "
-          f"load average {load:.1f}")
+          f"load average {load:.1f}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(default)')}")
     results = {"backend": get_backend(), "threads": torch.get_num_threads(), "load_average": load}
     results.update(bench_decision_map(args.repeats))
     line("decision map: core float64, 100x100, 5-120-3", results["grid_decisions_float64"])

@@ -2,7 +2,7 @@
  *
  * Plain C99 + pthreads, no torch headers: the Python side (ttfs_lab/native.py) passes
  * tensor.data_ptr() addresses of contiguous CPU tensors, their sizes and the neuron
- * parameters. The batch is split into contiguous blocks, one per thread; the GIL is
+ * parameters. The batch is split over threads (see run_parallel); the GIL is
  * released while the kernels run. No OpenMP on purpose: torch ships its own runtime.
  * The kernels themselves live in ttfs_kernels.inc, included once per precision.
  */
@@ -83,19 +83,34 @@ typedef struct {
     rows_fn fn;
     void *job;
     ptrdiff_t b0, b1;
+    ptrdiff_t *next, n_batch, chunk; /* dynamic schedule: shared cursor (NULL: the static block b0..b1) */
     thread_result res;
 } worker_t;
 
 static void *run_worker(void *arg)
 {
     worker_t *wk = arg;
-    wk->fn(wk->job, wk->b0, wk->b1, &wk->res);
-    return NULL;
+    if (!wk->next) {
+        wk->fn(wk->job, wk->b0, wk->b1, &wk->res);
+        return NULL;
+    }
+    for (;;) {
+        ptrdiff_t b0 = __atomic_fetch_add(wk->next, wk->chunk, __ATOMIC_RELAXED);
+        if (b0 >= wk->n_batch) return NULL;
+        wk->fn(wk->job, b0, b0 + wk->chunk < wk->n_batch ? b0 + wk->chunk : wk->n_batch, &wk->res);
+    }
 }
 
-/* Runs fn on n_threads contiguous blocks of [0, n_batch); block 0 on the calling thread.
- * A thread that cannot be started runs on the calling thread afterwards. */
-static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, double *span)
+/* Runs fn on n_threads threads over [0, n_batch); one of them is the calling thread. A thread
+ * that cannot be started runs on the calling thread afterwards.
+ * Static (dynamic = 0): contiguous blocks, one per thread -- the backward kernels' per-thread
+ * sums then always add up the same rows in the same order (reproducible gradients).
+ * Dynamic: threads take chunks of rows from a shared cursor until none are left, so a thread
+ * that gets its core late (a busy machine, or torch's OpenMP workers still spinning after the
+ * previous torch operation, which costs a 2-thread forward ~10 ms) does less of the work
+ * instead of finishing last. For the forward kernels: each row's result does not depend on
+ * which thread computes it. */
+static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, int dynamic, double *span)
 {
     worker_t stack_workers[16];
     if (n_threads < 1) n_threads = 1;
@@ -109,11 +124,16 @@ static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads,
         free(started);
         return -1;
     }
+    ptrdiff_t next = 0, chunk = n_batch / (16 * (ptrdiff_t)n_threads);
+    if (chunk < 1) chunk = 1;
     for (int t = 0; t < n_threads; ++t) {
         workers[t].fn = fn;
         workers[t].job = job;
         workers[t].b0 = n_batch * t / n_threads;
         workers[t].b1 = n_batch * (t + 1) / n_threads;
+        workers[t].next = dynamic && n_threads > 1 ? &next : NULL;
+        workers[t].n_batch = n_batch;
+        workers[t].chunk = chunk;
         workers[t].res.tid = t;
         workers[t].res.error = 0;
         workers[t].res.span = 0.0;
@@ -355,11 +375,11 @@ static PyObject *py_forward(PyObject *self, PyObject *args)
     if (is_double) {
         fwd_job_f64 job = {&nr, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
                            (double *)(uintptr_t)times, (double *)(uintptr_t)slopes, N, M};
-        rc = run_parallel(forward_rows_f64, &job, B, n_threads, &span);
+        rc = run_parallel(forward_rows_f64, &job, B, n_threads, 1, &span);
     } else {
         fwd_job_f32 job = {&nr, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
                            (float *)(uintptr_t)times, (float *)(uintptr_t)slopes, N, M};
-        rc = run_parallel(forward_rows_f32, &job, B, n_threads, &span);
+        rc = run_parallel(forward_rows_f32, &job, B, n_threads, 1, &span);
     }
     Py_END_ALLOW_THREADS
     if (rc < 0) return PyErr_NoMemory();
@@ -419,11 +439,11 @@ static PyObject *py_forward_per_neuron(PyObject *self, PyObject *args)
     if (is_double) {
         pn_job_f64 job = {nrs, (const double *)(uintptr_t)x, (const double *)(uintptr_t)w,
                           (const double *)(uintptr_t)c, (double *)(uintptr_t)times, N, M};
-        rc = run_parallel(pn_rows_f64, &job, B, n_threads, &span);
+        rc = run_parallel(pn_rows_f64, &job, B, n_threads, 1, &span);
     } else {
         pn_job_f32 job = {nrs, (const float *)(uintptr_t)x, (const float *)(uintptr_t)w,
                           (const float *)(uintptr_t)c, (float *)(uintptr_t)times, N, M};
-        rc = run_parallel(pn_rows_f32, &job, B, n_threads, &span);
+        rc = run_parallel(pn_rows_f32, &job, B, n_threads, 1, &span);
     }
     Py_END_ALLOW_THREADS
     free(nrs);
