@@ -152,10 +152,17 @@ class TrainConfig:
 PRESETS = {
     # SPEC §2: the paper's Yin-Yang protocol.
     "paper": TrainConfig(),
-    # The paper's protocol with a gentler treatment of silent neurons: a batch with silent
-    # neurons still makes its gradient step (the paper skips ~75 % of all steps this way) while
-    # the silent neurons are bumped; and the best epoch on the validation split is kept.
-    "improved": TrainConfig(skip_step_on_bump=False, keep_best=True),
+    # The paper's protocol with a gentler treatment of silent neurons: every batch makes its
+    # gradient step (the paper skips the ~75 % of batches that bump) while silent neurons are
+    # still bumped, up to 5 % silent (sample, output) pairs pass without a bump, the learning
+    # rate decays faster (x0.85 every 20 epochs, 4.4e-4 at the end), and the epoch with the
+    # best validation accuracy is kept (the test split is never looked at). Measured, 5 seeds
+    # x 300 epochs, test: 96.9/96.6/96.0/97.4/97.5 %, mean 96.9 % (best validation 97.6 %); the
+    # paper preset: mean 95.8 %. Tried on the way (same or worse, by validation): only silent
+    # correct outputs bumped (silent_outputs="label"), tau_m = 2 tau_s, input noise 0.03,
+    # weight averaging, max_dw_norm off, the margin loss (5 seeds: test mean 96.7 %,
+    # best validation 97.5 %, with half as many bumps).
+    "improved": TrainConfig(skip_step_on_bump=False, keep_best=True, max_silent_output=0.05, lr_gamma=0.85),
     # 16x16 MNIST, 256-246-10 as on BrainScaleS-2, with the authors' MNIST settings
     # (fastAndDeep experiment_configs/16x16_mnist.yaml): with 256 inputs the Yin-Yang init
     # (mean 1.5) makes every hidden neuron fire on its first few inputs, so the hidden layer
