@@ -10,6 +10,10 @@ APP ?= playground.ipynb
 VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_paths=apps
 # jupyter refuses to run as root unless told; CI and these machines run as root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
+# torch's OpenMP workers spin for milliseconds after each parallel op and then hold the core
+# the spike-time kernels' own threads need (decision map: ~52 -> ~45 ms); passive workers sleep.
+# Exported to every recipe (dashboards, lab, tests, benchmarks) unless the caller sets it.
+export OMP_WAIT_POLICY ?= PASSIVE
 # Only notebooks that exist: nbval gets no paths (and pytest no error) while there are none.
 NOTEBOOKS = $(wildcard notebooks/*.ipynb notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb apps/*.ipynb)
 
