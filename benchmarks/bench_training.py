@@ -7,8 +7,9 @@ the data set, training, and the final test evaluation), the load average before 
 (other processes on a shared machine stretch wall-clock time, CPU time much less), and the
 test accuracy reached. Target: the full 300-epoch protocol in <= 60 s on a 2-core machine.
 
-Measured (2 cores shared with other jobs, 2026-11-29): load 3.1 -> total 57.4 s wall, 42.1 s
-CPU, median 0.170 s per epoch, test accuracy 0.9620; load 6.4 -> 96.7 s wall, 44.6 s CPU.
+Measured (2 cores shared with other jobs, 2026-11-29): load 1.2 -> total 41.7 s wall, 41.4 s
+CPU, median 0.126 s per epoch, test accuracy 0.9620; load 3.1 -> 57.4 s wall, 42.1 s CPU;
+load 6.4 -> 96.7 s wall, 44.6 s CPU.
 Most of the CPU time is the spike-time kernels (ttfs_lab.native) and their Python wrappers,
 called twice per batch (10,200 batches) and once per epoch for validation.
 """
