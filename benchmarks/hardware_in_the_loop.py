@@ -3,6 +3,7 @@ same network fine-tuned with hardware in the loop (SPEC §4; the paper: 95.0 +- 
 
     python benchmarks/hardware_in_the_loop.py --ideal IDEAL/checkpoint.pt --out DIR
         [--epochs 60] [--lr 0.002] [--lr-step 20] [--lr-gamma 0.5] [--chip-id 0] [--trials 5] [--keep-best]
+        [--weight-average D] [--step-on-bump] [--batch-size N] [--max-silent-output F]
 
 IDEAL is a checkpoint of `python -m ttfs_lab train yinyang --out IDEAL` (the paper protocol).
 Test accuracies on the chip are means over ``--trials`` runs of the test set (each run draws
@@ -24,6 +25,34 @@ xi 0.5 and input noise 0.3 were worse, below 90 % after 12-33 epochs): the trial
 threshold noise (4 %) alone costs the ideal network 3.5 points (96.5 -> 93.1 %), and on chip 0
 the fine-tuned network reaches 95.7 % without it. 240 hidden neurons (246 of the 512 circuits) average more of
 that noise out.
+
+Not reached: >= 95.0 % as the mean over chips 0-2. Further attempts with the 4-240-3 network
+(quiet machine, load average 1.1-3.4, 1-5 minutes wall per chip; the
+deployed-as-trained figures are those of the table, the fine-tuning is deterministic):
+
+    variant (4-240-3 unless said; in-the-loop test accuracy)      chip 0   chip 1   chip 2   mean
+    --epochs 40 --lr-step 10 --lr-gamma 0.5 --keep-best (above)    95.2     94.8     94.5    94.8
+    --epochs 80 --lr 0.001 --lr-step 20 (--keep-best)              94.5     94.9     94.8    94.8
+    the same + --step-on-bump --weight-average 0.97                94.6     94.9     94.8    94.8
+    40-epoch protocol + --weight-average 0.97                      95.3     94.6     94.6    94.8
+    40-epoch protocol + --step-on-bump                               -        -     94.6
+    40-epoch protocol + --batch-size 300                             -        -     94.5
+    40-epoch protocol + --max-silent-output 0.2 (identical runs)     -        -     94.5
+    40-epoch protocol + --lr 0.004                                   -        -     94.4
+    4-255-3 (the most that fits: 255 inputs + bias = 512 rows per
+      output neuron), train --hidden 255 --epochs 120 (96.0 % ideally)      -        -     93.9 (deployed 86.9)
+    train --hidden 240 --epochs 300 (96.2 % ideally)                 -      93.6     94.6 (deployed 83.3 / 91.7)
+    train --preset improved --hidden 240 (97.3 % ideally)            -      92.4     93.3 (deployed 79.0 / 84.9)
+
+The first row's networks over 20 test runs each (mean +- std of single runs), fine-tuned vs
+deployed as trained: chip 0 95.2 +- 0.6 vs 89.8 +- 0.7, chip 1 94.9 +- 0.6 vs 83.6 +- 0.6,
+chip 2 94.5 +- 0.4 vs 87.0 +- 0.6 %; mean over the chips 94.8 vs 86.8 %.
+
+Every fine-tuning variant of the same 4-240-3 network lands at 94.4-95.3 % per chip; single
+test runs of one network spread with a std of 0.4-0.7 points (trial-to-trial noise), so the differences above are within the noise. A better
+ideal network is not a better start: the ones trained longer or with the improved preset lose
+more on the chip and end lower after fine-tuning. Ideal training with input noise (--noise 0.1 /
+0.3) costs too much ideally (91.3 / 84.3 %).
 """
 from __future__ import annotations
 
@@ -65,6 +94,11 @@ def main(argv=None) -> int:
                    help="weight bumping tolerance for silent outputs (default ttfs_lab.hardware.in_the_loop.MAX_SILENT_OUTPUT)")
     p.add_argument("--keep-best", action="store_true",
                    help="end with the weights of the epoch with the best validation accuracy on the chip")
+    p.add_argument("--weight-average", type=float, default=0.0,
+                   help="decay d of a moving average of the weights over the batches (TrainConfig.weight_average; 0: off)")
+    p.add_argument("--step-on-bump", action="store_true",
+                   help="make the gradient step also in batches that bump silent neurons (TrainConfig.skip_step_on_bump=False)")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the paper's 150")
     p.add_argument("--trials", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -83,7 +117,12 @@ def main(argv=None) -> int:
     # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
     config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
                              input_noise=args.input_noise, keep_best=args.keep_best,
+                             weight_average=args.weight_average,
                              hidden=tuple(network.sizes[1:-1]))
+    if args.step_on_bump:
+        config = config.replace(skip_step_on_bump=False)
+    if args.batch_size is not None:
+        config = config.replace(batch_size=args.batch_size)
     if args.max_silent_output is not None:
         config = config.replace(max_silent_output=args.max_silent_output)
     substrate = InTheLoop(chip)
@@ -107,7 +146,8 @@ def main(argv=None) -> int:
         "in_the_loop_test_accuracy": statistics.mean(trained), "in_the_loop_runs": trained,
         "finetune": {"epochs": args.epochs, "lr": args.lr, "lr_step": args.lr_step, "lr_gamma": args.lr_gamma,
                      "max_silent_output": config.max_silent_output, "input_noise": args.input_noise,
-                     "keep_best": args.keep_best,
+                     "keep_best": args.keep_best, "weight_average": args.weight_average,
+                     "skip_step_on_bump": config.skip_step_on_bump, "batch_size": config.batch_size,
                      "seconds": seconds},
         "validation_accuracy_on_chip": trainer.history["validation_accuracy"],
         "hardware_totals_estimate": chip.total,
