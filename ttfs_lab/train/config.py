@@ -152,18 +152,23 @@ class TrainConfig:
 PRESETS = {
     # SPEC §2: the paper's Yin-Yang protocol.
     "paper": TrainConfig(),
-    # The paper's protocol with a gentler treatment of silent neurons: every batch makes its
-    # gradient step (the paper skips the ~75 % of batches that bump) while silent neurons are
-    # still bumped, up to 5 % silent (sample, output) pairs pass without a bump, the learning
-    # rate decays faster (x0.85 every 20 epochs, 4.4e-4 at the end), and the epoch with the
-    # best validation accuracy is kept (the test split is never looked at). Measured, 5 seeds
-    # x 300 epochs, test: 96.9/96.6/96.0/97.4/97.5 %, mean 96.9 % (best validation 97.6 %); the
-    # paper preset: mean 95.8 %. Tried on the way (same or worse, by validation): only silent
-    # correct outputs bumped (silent_outputs="label"), tau_m = 2 tau_s, input noise 0.03,
-    # weight averaging, max_dw_norm off, the margin loss (5 seeds: test mean 96.7 %,
-    # best validation 97.5 %, with half as many bumps).
-    # 500 instead of 300 epochs: test mean 97.1 %, best validation 97.7 % (one seed gains).
-    "improved": TrainConfig(skip_step_on_bump=False, keep_best=True, max_silent_output=0.05, lr_gamma=0.85),
+    # The paper's protocol with a gentler treatment of silent neurons and a wider hidden layer:
+    # every batch makes its gradient step (the paper skips the ~75 % of batches that bump) while
+    # silent neurons are still bumped, up to 5 % silent (sample, output) pairs pass without a
+    # bump, the learning rate decays faster (x0.85 every 20 epochs, 4.4e-4 at the end), 200
+    # hidden neurons instead of 120, and the epoch with the best validation accuracy is kept
+    # (the test split is never looked at). Chosen by validation accuracy (seeds 0-1, 300 epochs:
+    # 200 hidden 98.1/98.0 %; 120 hidden 97.6/98.2 %; batch 50: 97.8/97.5 %; tolerating 50 %
+    # silent hidden and 20 % silent output pairs: 92.3 %). Measured, 5 seeds x 300 epochs, test:
+    # 97.2/97.4/98.3/97.6/98.5 %, mean 97.8 % (validation 98.1/98.0/98.0/98.9/98.3 %), about
+    # 95 s CPU per run; the paper preset: mean 95.8 %. With 120 hidden neurons: 96.9/96.6/96.0/
+    # 97.4/97.5 %, mean 96.9 % (500 epochs: 97.1 %). Tried on the way (same or worse, by
+    # validation): only silent correct outputs bumped (silent_outputs="label"), tau_m = 2 tau_s,
+    # input noise 0.03, weight averaging, max_dw_norm off, the margin loss (5 seeds with 120
+    # hidden: test mean 96.7 %, best validation 97.5 %, with half as many bumps).
+    "improved": TrainConfig(
+        hidden=(200,), skip_step_on_bump=False, keep_best=True, max_silent_output=0.05, lr_gamma=0.85,
+    ),
     # 16x16 MNIST, 256-246-10 as on BrainScaleS-2, with the authors' MNIST settings
     # (fastAndDeep experiment_configs/16x16_mnist.yaml): with 256 inputs the Yin-Yang init
     # (mean 1.5) makes every hidden neuron fire on its first few inputs, so the hidden layer
