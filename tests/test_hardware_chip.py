@@ -371,10 +371,10 @@ def test_robustness_table_compares_in_the_loop_with_the_ideal_network_on_the_sam
 
 
 def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
-    """The Trainer's max_dw_norm guard re-derives per-sample updates with the core's slope
-    floor; in the loop (measured times, where the ideal slope can be ~0) it would subtract
-    contributions the in-the-loop backward never added. in_the_loop_config switches it off,
-    so the step uses the in-the-loop gradient unchanged."""
+    """In the loop the step uses the in-the-loop gradient unchanged. The Trainer's max_dw_norm
+    guard re-derives per-sample updates with the core's slope floor; on measured times (where
+    the ideal slope can be ~0) it would subtract contributions the in-the-loop backward never
+    added, so it skips layers the core did not compute (and in_the_loop_config switches it off)."""
     import copy
     from pathlib import Path
 
@@ -407,9 +407,11 @@ def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
     assert adapted.max_dw_norm is None and adapted.max_silent_output == 0.1
     for got, want in zip(first_step_gradient(adapted), expected):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
-    # with the guard on, this step would be far off (so the check above can fail)
-    guarded = first_step_gradient(paper)
-    assert max(float((g - w).abs().max() / w.abs().max()) for g, w in zip(guarded, expected)) > 1
+    # with the guard on as well: it applies only where the core computed the times, so the
+    # measured layers keep their in-the-loop gradient (re-deriving it with the core's slope
+    # floor used to change this step by more than 100 %)
+    for got, want in zip(first_step_gradient(paper), expected):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 
 def test_robustness_fine_tunes_a_given_network_of_any_hidden_size():

@@ -45,12 +45,12 @@ def in_the_loop_config(config, max_silent_output: float | None = None):
 
     * Weight bumping tolerates ``max_silent_output`` (default MAX_SILENT_OUTPUT) silent
       output pairs per batch (see MAX_SILENT_OUTPUT).
-    * The trainer's max_dw_norm guard is switched off: here the slope floor MIN_SLOPE bounds
-      every step instead. The guard re-derives each per-sample update from the float weights
-      and the core's own (much lower) slope floor, so for a measured spike where the ideal
-      slope is ~0 it would subtract a contribution the in-the-loop backward never added
-      (measured on chip 0, fine-tuning the paper network: training loss 0.38 instead of 0.23
-      after 8 epochs).
+    * The trainer's max_dw_norm guard is switched off, so the config says what happens: here
+      the slope floor MIN_SLOPE bounds every step instead. (The trainer skips the guard on
+      measured layers anyway: re-derived from the core's own, much lower slope floor, it would
+      subtract contributions the in-the-loop backward never added; measured on chip 0 before
+      that rule, fine-tuning the paper network: training loss 0.38 instead of 0.23 after 8
+      epochs.)
     """
     if max_silent_output is None:
         max_silent_output = MAX_SILENT_OUTPUT

@@ -218,9 +218,15 @@ class Trainer:
         return loss_value, accuracy(output.detach(), y), layer is not None
 
     def _drop_large_weight_updates(self, x, layer_times, slopes):
-        """The paper code's max_dw_norm rule in every layer (ttfs_lab.train.clipping)."""
+        """The paper code's max_dw_norm rule in every layer (ttfs_lab.train.clipping).
+
+        Only where the core computed the times (its forward record holds the slope its backward
+        divided by): a substrate with its own backward, e.g. measured times in the loop, used
+        other slopes, so per-sample updates re-derived here would not be the ones it added."""
         inputs = [x] + [t.detach() for t in layer_times[:-1]]
         for layer, x_in, times, slope in zip(self.network.layers, inputs, layer_times, slopes):
+            if slope is None:
+                continue
             x_in = append_bias_spike(x_in.to(layer.weight.dtype), layer.bias_time)
             drop_large_weight_updates(
                 layer.weight, x_in, times.detach(), times.grad, layer.params, self.config.max_dw_norm, slope
