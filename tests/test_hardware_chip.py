@@ -376,6 +376,7 @@ def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
     the ideal slope can be ~0) it would subtract contributions the in-the-loop backward never
     added, so it skips layers the core did not compute (and in_the_loop_config switches it off)."""
     import copy
+    import dataclasses
     from pathlib import Path
 
     from ttfs_lab import checkpoint
@@ -388,10 +389,13 @@ def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
     # ideal potential's peak (a random network has none there)
     net, _ = checkpoint.load(Path(__file__).parents[1] / "notebooks" / "data" / "yinyang_paper.ckpt")
     InTheLoop(BrainScaleS2("bss2", chip_id=0)).after_update(net)
-    reference = copy.deepcopy(net)
-    # a fresh chip with the same id repeats the same trial noise draws
-    spike_time_loss(in_the_loop_spike_times(BrainScaleS2("bss2", chip_id=0), reference, x)[-1], y).backward()
-    expected = [layer.weight.grad for layer in reference.layers]
+
+    def expected_gradient(loss_params):
+        reference = copy.deepcopy(net)
+        # a fresh chip with the same id repeats the same trial noise draws
+        output = in_the_loop_spike_times(BrainScaleS2("bss2", chip_id=0), reference, x)[-1]
+        spike_time_loss(output, y, loss_params).backward()
+        return [layer.weight.grad for layer in reference.layers]
 
     def first_step_gradient(config):
         config = config.replace(epochs=1, batch_size=len(y), max_silent_hidden=1.0, max_silent_output=1.0)
@@ -405,12 +409,14 @@ def test_training_in_the_loop_steps_with_exactly_the_in_the_loop_gradient():
     assert paper.max_dw_norm is not None
     adapted = in_the_loop_config(paper)
     assert adapted.max_dw_norm is None and adapted.max_silent_output == 0.1
-    for got, want in zip(first_step_gradient(adapted), expected):
+    assert adapted.loss.xi == 0.1 and dataclasses.replace(adapted.loss, xi=paper.loss.xi) == paper.loss
+    assert in_the_loop_config(paper, xi=0.3).loss.xi == 0.3
+    for got, want in zip(first_step_gradient(adapted), expected_gradient(adapted.loss)):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
     # with the guard on as well: it applies only where the core computed the times, so the
     # measured layers keep their in-the-loop gradient (re-deriving it with the core's slope
     # floor used to change this step by more than 100 %)
-    for got, want in zip(first_step_gradient(paper), expected):
+    for got, want in zip(first_step_gradient(paper), expected_gradient(paper.loss)):
         torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
 
 

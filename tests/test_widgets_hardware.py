@@ -111,6 +111,9 @@ def test_train_in_the_loop_uses_the_chip():
     panel.runner.join(120)
     assert state.status == "done" and panel.runner.error is None
     assert isinstance(state.trainer.substrate, InTheLoop) and state.trainer.substrate.hardware is state.substrate
+    # trained with the in-the-loop adaptations of the configuration (as the command line does)
+    config = state.trainer.config
+    assert config.loss.xi == 0.1 and config.max_silent_output == 0.1 and config.max_dw_norm is None
     limits = state.substrate.weight_limits(state.network)
     for w, limit in zip(state.network.weights(), limits):
         assert w.abs().max() <= limit + 1e-12

@@ -21,7 +21,7 @@ from traitlets import Any, Bool, Dict, Enum, Float, HasTraits, Instance, Int, Li
 from ttfs_lab.atomic import atomic_write
 from ttfs_lab import NeuronParams, TTFSNetwork, checkpoint
 from ttfs_lab.data import encode, yin_yang
-from ttfs_lab.hardware import map_network
+from ttfs_lab.hardware import in_the_loop_config, map_network
 from ttfs_lab.train import TrainConfig
 
 from . import substrate as hw_settings
@@ -104,8 +104,13 @@ class LabState(HasTraits):
         return (4, *self.hidden, 3)
 
     def config(self) -> TrainConfig:
-        return TrainConfig(hidden=tuple(self.hidden), epochs=self.epochs, batch_size=self.batch_size,
-                           lr=self.lr, seed=self.seed, neuron=self.params)
+        """The training configuration of the current settings; training in the loop adapts it
+        (ttfs_lab.hardware.in_the_loop_config: bumping tolerance, loss temperature)."""
+        config = TrainConfig(hidden=tuple(self.hidden), epochs=self.epochs, batch_size=self.batch_size,
+                             lr=self.lr, seed=self.seed, neuron=self.params)
+        if hw_settings.complete(self.hardware)["in_the_loop"]:
+            config = in_the_loop_config(config)
+        return config
 
     def new_network(self) -> TTFSNetwork:
         return TTFSNetwork(self.sizes, params=self.params, seed=self.seed)
