@@ -1,15 +1,31 @@
-"""Yin-Yang on the emulated BrainScaleS-2: an ideally trained network deployed as is, versus the
-same network fine-tuned with hardware in the loop (SPEC §4; the paper: 95.0 +- 0.9 % on chip).
+"""Yin-Yang on the emulated BrainScaleS-2: an ideally trained network deployed as is, versus
+training with hardware in the loop (SPEC §4; the paper: 95.0 +- 0.9 % on chip).
 
-    python benchmarks/hardware_in_the_loop.py --ideal IDEAL/checkpoint.pt --out DIR
-        [--epochs 60] [--lr 0.002] [--lr-step 20] [--lr-gamma 0.5] [--chip-id 0] [--trials 5] [--keep-best]
-        [--weight-average D] [--step-on-bump] [--batch-size N] [--max-silent-output F]
+    python benchmarks/hardware_in_the_loop.py --ideal IDEAL/checkpoint.pt --out DIR [--from-scratch]
+        [--epochs N] [--lr 0.002] [--lr-step 20] [--lr-gamma 0.5] [--chip-id 0] [--trials 5] [--keep-best]
+        [--weight-average D] [--step-on-bump] [--batch-size N] [--max-silent-output F] [--seed S]
 
-IDEAL is a checkpoint of `python -m ttfs_lab train yinyang --out IDEAL` (the paper protocol).
-Test accuracies on the chip are means over ``--trials`` runs of the test set (each run draws
-new trial-to-trial noise; the chip's fixed pattern stays). Writes DIR/hardware_in_the_loop.json
-and DIR/checkpoint.pt (the fine-tuned network) and prints one line per result.
+IDEAL is a checkpoint of `python -m ttfs_lab train yinyang --out IDEAL` (the paper protocol);
+it is deployed on the chip as the baseline. With --from-scratch a fresh network of IDEAL's
+size is trained in the loop with the paper protocol adapted by in_the_loop_config (what
+`python -m ttfs_lab train yinyang --hardware bss2 --in-the-loop` does; 300 epochs); without,
+IDEAL is fine-tuned in the loop. Test accuracies on the chip are means over ``--trials`` runs
+of the test set (each run draws new trial-to-trial noise; the chip's fixed pattern stays).
+Writes DIR/hardware_in_the_loop.json and DIR/checkpoint.pt (the trained network) and prints
+one line per result.
 
+Measured with --from-scratch --trials 20 --ideal notebooks/data/yinyang_paper.ckpt (4-120-3,
+96.5 % in the ideal model), one thread, 320-480 s wall clock per chip on the 2-core machine
+shared with one or two other runs:
+
+    4-120-3, bss2 profile          chip 0   chip 1   chip 2   mean
+    ideal network deployed          81.1     88.5     85.9    85.1 %
+    trained in the loop            95.7     96.1     95.6    95.8 %   (single runs 94.7-96.8 %)
+
+The loss temperature xi = 0.1 of in_the_loop_config is what gets there: the runs below used
+the paper's xi = 0.2 and ended at 93.4-95.3 % (see ttfs_lab.hardware.in_the_loop.LOOP_XI).
+
+History, fine-tuning an ideal network with xi = 0.2 (before LOOP_XI):
 Measured (bss2 profile, 5 trials, --epochs 40 --lr-step 10 --lr-gamma 0.5 --keep-best; shared
 2-core machine, load average about 6, 2.5-4 minutes wall clock per chip):
 
@@ -26,7 +42,7 @@ threshold noise (4 %) alone costs the ideal network 3.5 points (96.5 -> 93.1 %),
 the fine-tuned network reaches 95.7 % without it. 240 hidden neurons (246 of the 512 circuits) average more of
 that noise out.
 
-Not reached: >= 95.0 % as the mean over chips 0-2. Further attempts with the 4-240-3 network
+Not reached with xi = 0.2: >= 95.0 % as the mean over chips 0-2. Further attempts with the 4-240-3 network
 (quiet machine, load average 1.1-3.4, 1-5 minutes wall per chip; the
 deployed-as-trained figures are those of the table, the fine-tuning is deterministic):
 
@@ -66,9 +82,10 @@ import torch
 
 from ttfs_lab import checkpoint
 from ttfs_lab.experiments.robustness import finetune_config, write_json_atomic
-from ttfs_lab.hardware import BrainScaleS2, InTheLoop
+from ttfs_lab.hardware import BrainScaleS2, InTheLoop, in_the_loop_config
 from ttfs_lab.loss import accuracy
-from ttfs_lab.train import Trainer, load_splits
+from ttfs_lab.network import TTFSNetwork
+from ttfs_lab.train import Trainer, load_splits, preset
 
 
 @torch.no_grad()
@@ -84,8 +101,8 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="bss2")
     p.add_argument("--chip-id", type=int, default=0)
     p.add_argument("--multiplex", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--lr", type=float, default=0.002)
+    p.add_argument("--epochs", dest="epochs_given", type=int, default=None, help="default 60 (fine-tuning), 300 (--from-scratch)")
+    p.add_argument("--lr", type=float, default=0.002, help="fine-tuning learning rate (--from-scratch: the paper's 0.005)")
     p.add_argument("--lr-step", type=int, default=20)
     p.add_argument("--lr-gamma", type=float, default=0.5)
     p.add_argument("--input-noise", type=float, default=0.0,
@@ -100,7 +117,12 @@ def main(argv=None) -> int:
                    help="make the gradient step also in batches that bump silent neurons (TrainConfig.skip_step_on_bump=False)")
     p.add_argument("--batch-size", type=int, default=None, help="default: the paper's 150")
     p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--from-scratch", action="store_true",
+                   help="train a fresh network of the same size in the loop (the paper protocol adapted by "
+                        "in_the_loop_config, --epochs default 300, lr 0.005) instead of fine-tuning IDEAL")
+    p.add_argument("--seed", type=int, default=0, help="initial weights with --from-scratch")
     args = p.parse_args(argv)
+    args.epochs = args.epochs_given if args.epochs_given is not None else (300 if args.from_scratch else 60)
     torch.set_num_threads(1)
 
     network, _ = checkpoint.load(args.ideal)
@@ -114,11 +136,18 @@ def main(argv=None) -> int:
     print(f"ideal network deployed on {chip!r}: test_accuracy={statistics.mean(deployed):.4f} "
           f"(runs: {', '.join(f'{a:.3f}' for a in deployed)})", flush=True)
 
-    # The paper's protocol, tolerating 10 % silent outputs before weight bumping (in_the_loop.MAX_SILENT_OUTPUT).
-    config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
-                             input_noise=args.input_noise, keep_best=args.keep_best,
-                             weight_average=args.weight_average,
-                             hidden=tuple(network.sizes[1:-1]))
+    if args.from_scratch:
+        # the paper's protocol, adapted by in_the_loop_config, on a fresh network of the same size
+        config = in_the_loop_config(preset("paper", epochs=args.epochs, hidden=tuple(network.sizes[1:-1]), seed=args.seed,
+                                           input_noise=args.input_noise, keep_best=args.keep_best,
+                                           weight_average=args.weight_average))
+        network = TTFSNetwork(network.sizes, params=network.params, bias_time=network.bias_time, seed=args.seed)
+    else:
+        # The paper's protocol adapted by in_the_loop_config (10 % silent outputs tolerated, xi 0.1)
+        config = finetune_config(args.epochs, lr=args.lr, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
+                                 input_noise=args.input_noise, keep_best=args.keep_best,
+                                 weight_average=args.weight_average,
+                                 hidden=tuple(network.sizes[1:-1]))
     if args.step_on_bump:
         config = config.replace(skip_step_on_bump=False)
     if args.batch_size is not None:
@@ -134,7 +163,8 @@ def main(argv=None) -> int:
     trainer.run()
     seconds = time.perf_counter() - started
     trained = chip_accuracy(chip, trainer.network, data, args.trials)
-    print(f"fine-tuned in the loop ({args.epochs} epochs, {seconds:.0f} s): test_accuracy={statistics.mean(trained):.4f} "
+    what = "trained in the loop from scratch" if args.from_scratch else "fine-tuned in the loop"
+    print(f"{what} ({args.epochs} epochs, {seconds:.0f} s): test_accuracy={statistics.mean(trained):.4f} "
           f"(runs: {', '.join(f'{a:.3f}' for a in trained)})")
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +174,8 @@ def main(argv=None) -> int:
         "ideal_test_accuracy_software": ideal_software,
         "deployed_test_accuracy": statistics.mean(deployed), "deployed_runs": deployed,
         "in_the_loop_test_accuracy": statistics.mean(trained), "in_the_loop_runs": trained,
-        "finetune": {"epochs": args.epochs, "lr": args.lr, "lr_step": args.lr_step, "lr_gamma": args.lr_gamma,
+        "finetune": {"from_scratch": args.from_scratch, "epochs": args.epochs, "lr": config.lr, "xi": config.loss.xi,
+                     "lr_step": config.lr_step, "lr_gamma": config.lr_gamma,
                      "max_silent_output": config.max_silent_output, "input_noise": args.input_noise,
                      "keep_best": args.keep_best, "weight_average": args.weight_average,
                      "skip_step_on_bump": config.skip_step_on_bump, "batch_size": config.batch_size,

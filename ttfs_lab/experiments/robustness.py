@@ -20,9 +20,10 @@ training in the loop can only widen the margins, and at small strengths the in-t
 Fine-tuning uses the paper's protocol except for the output-silence tolerance of weight
 bumping (``finetune_config``): under noise some output neuron stays silent for some sample in
 most batches, and with the paper's 0 % tolerance such a batch is a weight bump without a
-gradient step (we measured 60-80 % of all batches on the emulated chip). We tolerate 10 %.
-The trainer's max_dw_norm guard is off in the loop (the slope floor of
-ttfs_lab.hardware.in_the_loop bounds the steps instead; see in_the_loop_config).
+gradient step (we measured 60-80 % of all batches on the emulated chip). We tolerate 10 %,
+and the loss's softmax temperature is 0.1 instead of 0.2 (in_the_loop.LOOP_XI: it focuses the
+loss on the samples that noise flips). The trainer's max_dw_norm guard is off in the loop (the
+slope floor of ttfs_lab.hardware.in_the_loop bounds the steps instead; see in_the_loop_config).
 
     python -m ttfs_lab robustness --out DIR [--quick] [--network CHECKPOINT]
 

@@ -48,7 +48,9 @@ def add_arguments(parser):
                             "noisy, ideal. Without --in-the-loop: train ideally, test on the chip")
     group.add_argument("--in-the-loop", action="store_true",
                        help="train on the chip: forward measured there, ideal gradients at the measured "
-                            "times (default profile bss2)")
+                            "times (default profile bss2); the configuration is adapted by "
+                            "ttfs_lab.hardware.in_the_loop_config (10 %% silent outputs tolerated, loss "
+                            "temperature xi 0.1)")
     group.add_argument("--chip-id", type=_chip_id, default=0, help="which chip (seeds its fixed pattern; default 0)")
     group.add_argument("--multiplex", type=_multiplex, default=5,
                        help="how often each input is sent to the chip (default 5, as on the paper's setup)")
