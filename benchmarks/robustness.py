@@ -4,9 +4,9 @@ fine-tuned with the distortion in the loop (ttfs_lab.experiments.robustness).
     python benchmarks/robustness.py --out results/robustness [--network ideal/checkpoint.pt] [--quick]
 
 is the same as ``python -m ttfs_lab robustness ...``; it additionally writes the table as
-DIR/robustness.md. Measured on a shared 2-core machine (load average about 7), one thread:
-the full study with --network notebooks/data/yinyang_paper.ckpt (9 distortions x 2-4
-strengths, 15 in-the-loop epochs each) took 15 minutes wall clock, 3.5 minutes of CPU;
+DIR/robustness.md. Measured on the 2-core machine, one thread: the full study with --network
+notebooks/data/yinyang_paper.ckpt (9 distortions x 2-4 strengths, 15 in-the-loop epochs each)
+took 215 s wall clock while one other run shared the machine (15 minutes at load average 7);
 --quick (ideal training included) 42 s wall clock, 19 s of CPU.
 """
 from __future__ import annotations
