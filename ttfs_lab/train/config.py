@@ -150,7 +150,12 @@ class TrainConfig:
 
 
 PRESETS = {
-    # SPEC §2: the paper's Yin-Yang protocol.
+    # SPEC §2: the paper's Yin-Yang protocol (published: 95.9 +- 0.7 %). Measured, 300 epochs, test
+    # accuracy of the last epoch: seeds 0-4 96.2/95.4/94.7/96.1/96.5 % (mean 95.8 %); seeds 5-14
+    # 96.4/94.4/97.5/95.4/96.5/92.1/95.8/93.1/96.9/96.0 %; all 15: mean 95.5 %, std 1.4, 4 below 95 %.
+    # The low ones (seeds 6, 10, 12) had reached 96.2-97.1 % validation accuracy in earlier epochs
+    # and ended at 92.1-94.2 %: the weight bumps (about 3 in 4 batches to the end) can kick a good
+    # network off, and the protocol keeps the last epoch.
     "paper": TrainConfig(),
     # The paper's protocol with a gentler treatment of silent neurons and a wider hidden layer:
     # every batch makes its gradient step (the paper skips the ~75 % of batches that bump) while
