@@ -325,6 +325,33 @@ def test_cli_hardware_without_in_the_loop_tests_an_ideally_trained_network(tmp_p
     assert metrics["test_accuracy"] == pytest.approx(accuracy(again, torch.as_tensor(y)))  # reproducible chip
 
 
+def test_cli_evaluate_on_the_chip(tmp_path, small_yin_yang, capsys):
+    """evaluate --hardware: the mean over --trials runs of a fresh chip with that id (so a
+    network trained in the loop can be tested on its chip again); bad options fail clearly."""
+    out = tmp_path / "run"
+    assert main(["train", "yinyang", "--hardware", "bss2", "--in-the-loop", "--chip-id", "1", "--epochs", "1",
+                 "--batch-size", "50", "--hidden", "20", "--no-progress", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.pt"), "--hardware", "bss2", "--chip-id", "1", "--trials", "3"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    from ttfs_lab import checkpoint
+    from ttfs_lab.loss import accuracy
+
+    network, _ = checkpoint.load(out / "checkpoint.pt")
+    x, y = yin_yang("test", size=1000)  # evaluate uses the whole test split
+    chip = BrainScaleS2("bss2", chip_id=1, multiplex=5)
+    runs = [accuracy(chip.run(network, torch.as_tensor(encode(x)))[-1], torch.as_tensor(y)) for _ in range(3)]
+    assert printed[-1] == f"test_accuracy={sum(runs) / 3:.4f}"
+    assert ", ".join(f"{a:.4f}" for a in runs) in printed[-2] and "chip_id=1" in printed[-2]
+    # the ideal model is still the default
+    assert main(["evaluate", str(out / "checkpoint.pt")]) == 0
+    ideal = accuracy(network(torch.as_tensor(encode(x))).detach(), torch.as_tensor(y))
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"test_accuracy={ideal:.4f}"
+    with pytest.raises(SystemExit) as error:
+        main(["evaluate", str(out / "checkpoint.pt"), "--hardware", "bss2", "--trials", "0"])
+    assert error.value.code == 2 and "--trials" in capsys.readouterr().err
+
+
 def test_cli_reports_a_network_that_does_not_fit(small_yin_yang, capsys):
     code = main(["train", "yinyang", "--hardware", "bss2", "--hidden", "600", "--epochs", "1", "--no-progress"])
     assert code == 2

@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_hardware_arguments(train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a checkpoint",
-                              description="Evaluate a checkpoint on its data set's test split.")
+                              description="Evaluate a checkpoint on its data set's test split (in the ideal "
+                                          "model, or with --hardware on an emulated chip).")
     evaluate.add_argument("checkpoint", type=Path)
+    _add_hardware_arguments(evaluate, "add_evaluate_arguments")
     _add_robustness_command(sub)
     return parser
 
@@ -60,13 +62,13 @@ def _add_robustness_command(sub):
     add_parser(sub)
 
 
-def _add_hardware_arguments(parser):
+def _add_hardware_arguments(parser, adder: str = "add_arguments"):
     """Hook for the hardware emulation (ttfs_lab.hardware) options."""
     try:
-        from .hardware.cli import add_arguments
+        from .hardware import cli as hardware_cli
     except ImportError:
         return
-    add_arguments(parser)
+    getattr(hardware_cli, adder)(parser)
 
 
 def _positive_int(text):
@@ -159,9 +161,17 @@ def cmd_evaluate(args) -> int:
     times, labels = load(dataset, "test")
     import torch
 
+    name = f"network {'-'.join(map(str, network.sizes))} on {dataset} test split ({len(labels)} samples)"
+    if getattr(args, "hardware", None) not in (None, "ideal"):
+        from .hardware.cli import chip_test_accuracies
+
+        chip, runs = chip_test_accuracies(network, times, labels, args.hardware, args.chip_id, args.multiplex, args.trials)
+        print(f"{name}, on {chip!r}; test runs: {', '.join(f'{a:.4f}' for a in runs)}")
+        print(f"test_accuracy={sum(runs) / len(runs):.4f}")
+        return 0
     with torch.no_grad():
         output = network(torch.as_tensor(times, dtype=network.dtype))
-    print(f"network {'-'.join(map(str, network.sizes))} on {dataset} test split ({len(labels)} samples)")
+    print(name)
     print(f"test_accuracy={accuracy(output, labels):.4f}")
     return 0
 

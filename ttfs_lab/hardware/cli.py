@@ -1,8 +1,9 @@
-"""The train command's hardware options, and the session that evaluates on the emulated chip.
+"""The train and evaluate commands' hardware options, and the session that evaluates on the chip.
 
     python -m ttfs_lab train yinyang --hardware bss2 --in-the-loop --out DIR
     python -m ttfs_lab train yinyang --hardware bss2 --chip-id 3          # ideal training, chip test
     python -m ttfs_lab train yinyang --hardware bss2 --in-the-loop --init ideal/checkpoint.pt --epochs 30
+    python -m ttfs_lab evaluate DIR/checkpoint.pt --hardware bss2 --chip-id 0 --trials 20
 
 With --hardware (other than ideal) or --in-the-loop, ``test_accuracy`` in metrics.json is
 measured on the emulated chip; metrics.json then also holds ``test_accuracy_ideal`` (the same
@@ -42,6 +43,7 @@ def _fraction(text):
 
 
 def add_arguments(parser):
+    """The train command's hardware options."""
     group = parser.add_argument_group("emulated hardware (BrainScaleS-2)")
     group.add_argument("--hardware", choices=sorted(PROFILES), default=None,
                        help="run on the emulated chip with this profile: bss2 (calibrated), uncalibrated, "
@@ -51,15 +53,43 @@ def add_arguments(parser):
                             "times (default profile bss2); the configuration is adapted by "
                             "ttfs_lab.hardware.in_the_loop_config (10 %% silent outputs tolerated, loss "
                             "temperature xi 0.1)")
-    group.add_argument("--chip-id", type=_chip_id, default=0, help="which chip (seeds its fixed pattern; default 0)")
-    group.add_argument("--multiplex", type=_multiplex, default=5,
-                       help="how often each input is sent to the chip (default 5, as on the paper's setup)")
+    _add_chip_arguments(group)
     group.add_argument("--max-silent-output", type=_fraction, default=None,
                        help="weight bumping: tolerated fraction of silent output (sample, neuron) pairs per "
                             "batch (paper: 0; default with --in-the-loop: 0.1, see ttfs_lab.hardware.in_the_loop)")
     group.add_argument("--init", type=Path, default=None,
                        help="start from the weights of this checkpoint (e.g. an ideally trained network "
                             "to fine-tune in the loop)")
+
+
+def add_evaluate_arguments(parser):
+    """The evaluate command's hardware options."""
+    group = parser.add_argument_group("emulated hardware (BrainScaleS-2)")
+    group.add_argument("--hardware", choices=sorted(PROFILES), default=None,
+                       help="test on the emulated chip with this profile instead of the ideal model (a network "
+                            "trained in the loop learned its own chip: give the same --chip-id)")
+    _add_chip_arguments(group)
+    group.add_argument("--trials", type=_multiplex, default=1,
+                       help="test runs on the chip, each with new trial-to-trial noise; the last line is their "
+                            "mean (default 1)")
+
+
+def _add_chip_arguments(group):
+    group.add_argument("--chip-id", type=_chip_id, default=0, help="which chip (seeds its fixed pattern; default 0)")
+    group.add_argument("--multiplex", type=_multiplex, default=5,
+                       help="how often each input is sent to the chip (default 5, as on the paper's setup)")
+
+
+@torch.no_grad()
+def chip_test_accuracies(network, input_times, labels, profile_key="bss2", chip_id=0, multiplex=5, trials=1):
+    """(chip, [accuracy of each test run]) of ``network`` on a fresh emulated chip; MappingError
+    if the network does not fit."""
+    from ..loss import accuracy
+
+    chip = BrainScaleS2(profile_key, chip_id=chip_id, multiplex=multiplex)
+    chip.map(network)
+    x = torch.as_tensor(input_times, dtype=network.dtype)
+    return chip, [accuracy(chip.run(network, x)[-1], labels) for _ in range(trials)]
 
 
 class HardwareSession:
