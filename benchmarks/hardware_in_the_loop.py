@@ -83,15 +83,10 @@ import torch
 from ttfs_lab import checkpoint
 from ttfs_lab.experiments.robustness import finetune_config, write_json_atomic
 from ttfs_lab.hardware import BrainScaleS2, InTheLoop, in_the_loop_config
+from ttfs_lab.hardware.cli import chip_test_runs
 from ttfs_lab.loss import accuracy
 from ttfs_lab.network import TTFSNetwork
 from ttfs_lab.train import Trainer, load_splits, preset
-
-
-@torch.no_grad()
-def chip_accuracy(chip, network, data, trials):
-    x, y = data["test"]
-    return [accuracy(chip.run(network, x)[-1], y) for _ in range(trials)]
 
 
 def main(argv=None) -> int:
@@ -131,7 +126,7 @@ def main(argv=None) -> int:
     x, y = data["test"]
     with torch.no_grad():
         ideal_software = accuracy(network(x), y)
-    deployed = chip_accuracy(chip, network, data, args.trials)
+    deployed = chip_test_runs(chip, network, *data["test"], args.trials)
     print(f"ideal network, ideal model: test_accuracy={ideal_software:.4f}")
     print(f"ideal network deployed on {chip!r}: test_accuracy={statistics.mean(deployed):.4f} "
           f"(runs: {', '.join(f'{a:.3f}' for a in deployed)})", flush=True)
@@ -162,7 +157,7 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     trainer.run()
     seconds = time.perf_counter() - started
-    trained = chip_accuracy(chip, trainer.network, data, args.trials)
+    trained = chip_test_runs(chip, trainer.network, *data["test"], args.trials)
     what = "trained in the loop from scratch" if args.from_scratch else "fine-tuned in the loop"
     print(f"{what} ({args.epochs} epochs, {seconds:.0f} s): test_accuracy={statistics.mean(trained):.4f} "
           f"(runs: {', '.join(f'{a:.3f}' for a in trained)})")

@@ -163,9 +163,11 @@ def cmd_evaluate(args) -> int:
 
     name = f"network {'-'.join(map(str, network.sizes))} on {dataset} test split ({len(labels)} samples)"
     if getattr(args, "hardware", None) not in (None, "ideal"):
-        from .hardware.cli import chip_test_accuracies
+        from .hardware import BrainScaleS2
+        from .hardware.cli import chip_test_runs
 
-        chip, runs = chip_test_accuracies(network, times, labels, args.hardware, args.chip_id, args.multiplex, args.trials)
+        chip = BrainScaleS2(args.hardware, chip_id=args.chip_id, multiplex=args.multiplex)
+        runs = chip_test_runs(chip, network, times, labels, args.trials)
         print(f"{name}, on {chip!r}; test runs: {', '.join(f'{a:.4f}' for a in runs)}")
         print(f"test_accuracy={sum(runs) / len(runs):.4f}")
         return 0

@@ -81,15 +81,14 @@ def _add_chip_arguments(group):
 
 
 @torch.no_grad()
-def chip_test_accuracies(network, input_times, labels, profile_key="bss2", chip_id=0, multiplex=5, trials=1):
-    """(chip, [accuracy of each test run]) of ``network`` on a fresh emulated chip; MappingError
-    if the network does not fit."""
+def chip_test_runs(chip, network, input_times, labels, trials=1) -> list[float]:
+    """Accuracy of each of ``trials`` runs of the data on ``chip`` (each run draws new
+    trial-to-trial noise; MappingError if the network does not fit)."""
     from ..loss import accuracy
 
-    chip = BrainScaleS2(profile_key, chip_id=chip_id, multiplex=multiplex)
     chip.map(network)
     x = torch.as_tensor(input_times, dtype=network.dtype)
-    return chip, [accuracy(chip.run(network, x)[-1], labels) for _ in range(trials)]
+    return [accuracy(chip.run(network, x)[-1], labels) for _ in range(trials)]
 
 
 class HardwareSession:
