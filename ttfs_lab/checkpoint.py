@@ -1,13 +1,17 @@
 """Checkpoints: a network, its parameters and (optionally) the training state, in one file.
 
-Format (version 1): a ``torch.save`` of a plain dict holding only tensors, numbers, strings,
+Format (version 2): a ``torch.save`` of a plain dict holding only tensors, numbers, strings,
 lists and dicts, so that it loads with ``torch.load(weights_only=True)`` -- no arbitrary
 Python objects are unpickled:
 
-    {"format": "ttfs-lab-checkpoint", "version": 1,
+    {"format": "ttfs-lab-checkpoint", "version": 2,
      "network": {"sizes": [...], "params": {tau_m, tau_s, g_leak, e_leak, threshold},
-                 "bias_time": float, "dtype": "float64", "weights": [Tensor, ...]},
+                 "bias_time": float, "dtype": "float64", "weights": [Tensor, ...],
+                 "delays": None | {"kind": "synaptic" | "axonal", "values": [Tensor, ...]}},
      "training": None | {...}}          # see ttfs_lab.train.Trainer.state_dict
+
+Version 2 added "delays" (learned delays, ttfs_lab.delays; None for a network without).
+Version 1 files (no "delays" key) still load, as networks without delays.
 
 Saves are atomic: written to a temporary file in the same folder, then renamed over the
 target, so a crash never leaves a half-written checkpoint and never destroys the old one.
@@ -20,11 +24,13 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write
+from .delays import DelayedTTFSNetwork
 from .network import TTFSNetwork
 from .params import NeuronParams
 
 FORMAT = "ttfs-lab-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
@@ -44,12 +50,20 @@ def network_to_dict(network: TTFSNetwork) -> dict:
         "bias_time": network.bias_time,
         "dtype": str(network.dtype).removeprefix("torch."),
         "weights": network.weights(),
+        "delays": {"kind": network.kind, "values": network.delays()} if isinstance(network, DelayedTTFSNetwork) else None,
     }
 
 
 def network_from_dict(d: dict) -> TTFSNetwork:
     dtype = _DTYPES[d["dtype"]]
-    net = TTFSNetwork.from_weights(d["weights"], params=NeuronParams(**d["params"]), bias_time=d["bias_time"], dtype=dtype)
+    params = NeuronParams(**d["params"])
+    delays = d.get("delays")
+    if delays is None:
+        net = TTFSNetwork.from_weights(d["weights"], params=params, bias_time=d["bias_time"], dtype=dtype)
+    else:
+        net = DelayedTTFSNetwork.from_weights_and_delays(
+            d["weights"], delays["values"], kind=delays["kind"], params=params, bias_time=d["bias_time"], dtype=dtype,
+        )
     if list(net.sizes) != list(d["sizes"]):
         raise CheckpointError(f"weights give sizes {net.sizes} but the checkpoint says {d['sizes']}")
     return net
@@ -75,8 +89,12 @@ def load_dict(path) -> dict:
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a ttfs-lab checkpoint (no '{FORMAT}' marker)")
-    if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')!r}; this ttfs-lab reads {VERSION}")
+    if payload.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')!r}; this ttfs-lab reads versions {READABLE_VERSIONS}"
+        )
+    if payload.get("version") == 1 and "delays" in payload.get("network", {}):
+        raise CheckpointError(f"{path} is a version 1 checkpoint with a 'delays' field (delays need version 2)")
     try:
         network_from_dict(payload["network"])
     except CheckpointError:
