@@ -279,3 +279,40 @@ def test_delayed_slopes_are_the_slope_at_the_spike():
     for b, m in zip(*np.nonzero(np.isfinite(T.numpy()))):
         want = gt.vdot_at(times[b] + delays[:, m], weights[:, m], float(T[b, m]), p)
         assert float(slope[b, m]) == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")
+@pytest.mark.parametrize("regime", ["equal", "double", "general"])
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-9), (torch.float32, 2e-3)])
+def test_native_delay_kernels_match_the_torch_reference(regime, dtype, tol):
+    """Both backends on a wider layer (threads, longer sorts): same spikes, times and (float64)
+    gradients."""
+    p = REGIMES[regime]
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(300, 40, generator=gen, dtype=torch.float64) * 2
+    x[torch.rand(300, 40, generator=gen) < 0.05] = math.inf
+    w = torch.randn(40, 30, generator=gen, dtype=torch.float64) * 0.4 + 0.15
+    d = torch.rand(40, 30, generator=gen, dtype=torch.float64) * 1.5
+    d[:5] = 0.0
+    results = {}
+    for backend in ("torch", "native"):
+        with native.set_backend(backend):
+            xx, ww, dd = (t.to(dtype).requires_grad_() for t in (x, w, d))
+            T = synaptic_spike_times(xx, ww, dd, p)
+            weights = torch.linspace(0.5, 1.5, T.shape[1], dtype=dtype)
+            (T.nan_to_num(posinf=0.0) * weights).sum().backward()
+            results[backend] = (T.detach(), xx.grad, ww.grad, dd.grad)
+    (t_ref, *g_ref), (t_nat, *g_nat) = results["torch"], results["native"]
+    assert torch.equal(torch.isinf(t_ref), torch.isinf(t_nat)) and torch.isfinite(t_ref).float().mean() > 0.3
+    finite = torch.isfinite(t_ref)
+    assert torch.allclose(t_nat[finite], t_ref[finite], rtol=tol, atol=tol)
+    if dtype is torch.float64:  # float32 gradients of near-tangential spikes amplify round-off in both
+        for a, b in zip(g_nat, g_ref):
+            assert torch.allclose(a, b, rtol=tol, atol=tol * float(b.abs().max()))
+
+
+def test_too_long_arrival_span_is_an_error(backend):
+    x = torch.tensor([[0.0, 1.0]], dtype=torch.float32)
+    w = torch.tensor([[1.0], [1.0]], dtype=torch.float32)
+    with pytest.raises(ValueError, match="span"):
+        synaptic_spike_times(x, w, torch.tensor([[0.0], [500.0]], dtype=torch.float32))

@@ -23,7 +23,9 @@ and the implicit function theorem at the spike gives, with u'(T_j) = sum_C w_ij 
 for causal inputs only (s_ij < T_j); a silent neuron (T = +inf) passes no gradient. The
 forward pass is the core's algorithm (ttfs_lab.spike_times) run on per-neuron arrival times
 [B, N, M]: each (sample, neuron) sorts its own arrivals, builds prefix sums and solves in the
-first interval that reaches c. With all delays exactly zero the undelayed code path runs, so
+first interval that reaches c. Backends as for the undelayed layer (ttfs_lab.native): the
+compiled kernels of src/ttfs_delays.inc (ttfs_lab.delays.native) walk each (sample, neuron)
+without [B, N, M] intermediates; the torch path here is the readable reference. With all delays exactly zero the undelayed code path runs, so
 results are bit for bit those of first_spike_times.
 """
 from __future__ import annotations
@@ -33,10 +35,11 @@ import math
 import torch
 
 from .. import native
+from . import native as compiled
 from ..kernel import kernel, kernel_derivative
 from ..params import NeuronParams
 from ..spike_times import (
-    _MIN_SLOPE, _batch_chunks, _solve_chunk, first_spike_times, implicit_gradients,
+    _MIN_SLOPE, _batch_chunks, _solve_chunk, _span_message, first_spike_times, implicit_gradients,
     spike_times_and_slopes,
 )
 from ..validation import check_layer_inputs
@@ -93,6 +96,11 @@ def delayed_spike_times_and_slopes(input_times, weights, delays, params: NeuronP
     if not bool(delays.any()):  # all zero: today's code path, bit for bit
         return spike_times_and_slopes(input_times, weights, params)
     limit = native.span_limit(weights.dtype, params)
+    if compiled.applies(input_times, weights, delays):
+        times, slopes, span = compiled.forward(input_times, weights, delays, params, limit)
+        if span > limit:
+            raise ValueError(_span_message(span, weights.dtype, limit))
+        return times, slopes
     n_batch, n_in = input_times.shape
     times = torch.full((n_batch, weights.shape[1]), math.inf, dtype=weights.dtype)
     slopes = torch.zeros_like(times)
@@ -112,6 +120,9 @@ def delay_implicit_gradients(input_times, weights, delays, times, slope, grad_ti
     if zero_delays and (need_t or need_w):  # the undelayed backward, bit for bit
         grad_t, grad_w = implicit_gradients(input_times, weights, times, slope, grad_times, params, need_t, need_w)
         need_t = need_w = False
+    if (need_t or need_w or need_d) and compiled.applies(input_times, weights, delays, times, slope, grad_times):
+        gx, gw, gd = compiled.backward(input_times, weights, delays, times, slope, grad_times, params, _MIN_SLOPE, need_t)
+        return (gx if need_t else grad_t), (gw if need_w else grad_w), (gd if need_d else None)
     spiking = torch.isfinite(times)
     h = torch.where(spiking, grad_times / torch.clamp(slope, min=_MIN_SLOPE * params.c), torch.zeros_like(slope))
     if need_w:
