@@ -82,7 +82,7 @@ def test_checkpoint_version_2_carries_delays_and_version_1_still_loads(tmp_path)
     net = DelayedTTFSNetwork((4, 10, 3), seed=0, delay_init=(0.0, 1.0))
     checkpoint.save(tmp_path / "d.pt", net)
     raw = torch.load(tmp_path / "d.pt", weights_only=True)
-    assert raw["version"] == checkpoint.VERSION == 2 and raw["network"]["delays"]["kind"] == "synaptic"
+    assert raw["version"] == checkpoint.VERSION == 3 and raw["network"]["delays"]["kind"] == "synaptic"
     loaded, _ = checkpoint.load(tmp_path / "d.pt")
     x = torch.rand(20, 4, dtype=torch.float64) + 0.15
     assert isinstance(loaded, DelayedTTFSNetwork) and torch.equal(loaded(x), net(x))
@@ -94,15 +94,29 @@ def test_checkpoint_version_2_carries_delays_and_version_1_still_loads(tmp_path)
     torch.save(old, tmp_path / "v1.pt")
     loaded, _ = checkpoint.load(tmp_path / "v1.pt")
     assert type(loaded) is TTFSNetwork and torch.equal(loaded(x), plain(x))
-    # negative delays in a file are refused with the reason
+    # a file of version 2 (digest, no "delays")
+    v2 = dict(old, version=2)
+    v2["digest"] = checkpoint.payload_digest(v2)
+    torch.save(v2, tmp_path / "v2.pt")
+    loaded, _ = checkpoint.load(tmp_path / "v2.pt")
+    assert type(loaded) is TTFSNetwork and torch.equal(loaded(x), plain(x))
+    # negative delays in a file (with a valid digest) are refused with the field and the reason
     raw["network"]["delays"]["values"][0][0, 0] = -1.0
+    raw["digest"] = checkpoint.payload_digest(raw)
     torch.save(raw, tmp_path / "neg.pt")
-    with pytest.raises(checkpoint.CheckpointError, match=">= 0"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"network.delays.values\[0\] must be >= 0"):
         checkpoint.load(tmp_path / "neg.pt")
-    raw["version"] = 3
-    torch.save(raw, tmp_path / "v3.pt")
-    with pytest.raises(checkpoint.CheckpointError, match="version 3"):
-        checkpoint.load(tmp_path / "v3.pt")
+    raw["network"]["delays"]["values"][0][0, 0] = 0.0
+    raw["network"]["delays"]["kind"] = "dendritic"
+    raw["digest"] = checkpoint.payload_digest(raw)
+    torch.save(raw, tmp_path / "kind.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="network.delays.kind"):
+        checkpoint.load(tmp_path / "kind.pt")
+    v2["network"] = dict(v2["network"], delays=None)
+    v2["digest"] = checkpoint.payload_digest(v2)
+    torch.save(v2, tmp_path / "v2d.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="needs checkpoint version 3"):
+        checkpoint.load(tmp_path / "v2d.pt")
 
 
 def test_axonal_delays_train_and_round_trip(tmp_path):
