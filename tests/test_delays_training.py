@@ -1,4 +1,4 @@
-"""Training with learned delays: the preset, the >= 0 rule, checkpoints (format 2 and 1), the CLI."""
+"""Training with learned delays: the preset, the >= 0 rule, checkpoints (version 3; 2 and 1 load), the CLI."""
 from __future__ import annotations
 
 import math
@@ -78,7 +78,7 @@ def test_resume_with_delays_equals_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
 
 
-def test_checkpoint_version_2_carries_delays_and_version_1_still_loads(tmp_path):
+def test_checkpoint_version_3_carries_delays_and_versions_2_and_1_still_load(tmp_path):
     net = DelayedTTFSNetwork((4, 10, 3), seed=0, delay_init=(0.0, 1.0))
     checkpoint.save(tmp_path / "d.pt", net)
     raw = torch.load(tmp_path / "d.pt", weights_only=True)
@@ -112,7 +112,9 @@ def test_checkpoint_version_2_carries_delays_and_version_1_still_loads(tmp_path)
     torch.save(raw, tmp_path / "kind.pt")
     with pytest.raises(checkpoint.CheckpointError, match="network.delays.kind"):
         checkpoint.load(tmp_path / "kind.pt")
-    v2["network"] = dict(v2["network"], delays=None)
+    raw["network"]["delays"]["kind"] = "synaptic"
+    v2["network"] = dict(v2["network"], delays=raw["network"]["delays"])
+    v2["network"]["weights"] = net.weights()
     v2["digest"] = checkpoint.payload_digest(v2)
     torch.save(v2, tmp_path / "v2d.pt")
     with pytest.raises(checkpoint.CheckpointError, match="needs checkpoint version 3"):

@@ -345,7 +345,7 @@ def check_payload(payload) -> None:
                 "an edit or a broken copy); refusing to load it. Use a backup or the run's other checkpoint"
             )
     check_network_dict(payload.get("network"))
-    if version < 3 and "delays" in payload["network"]:
+    if version < 3 and payload["network"].get("delays") is not None:
         _fail("network.delays", f"needs checkpoint version 3, but the file says version {version}")
     network = payload["network"]
     check_training_dict(payload.get("training"), network["sizes"], version, _parameter_shapes(network))
