@@ -126,5 +126,6 @@ def test_reset_returns_to_the_trained_start_without_stale_messages(chip_app, art
 
 def test_no_console_errors_and_no_foreign_requests(chip_app):
     assert chip_app.console_errors == []
+    assert chip_app.version_warnings == []  # the served front ends match Voilà's JupyterLab core
     assert chip_app.foreign_requests() == []
     assert any("/voila/render/chip.ipynb" in u for u in chip_app.requests)
