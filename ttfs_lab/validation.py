@@ -1,9 +1,97 @@
-"""Checks on user-facing inputs, so that mistakes fail early with a clear message."""
+"""Checks on user-facing inputs, so that mistakes fail early with a clear message.
+
+Two kinds of mistake, two kinds of error:
+
+- the wrong *type* (a string, None, a complex number, a fractional layer size): InputTypeError,
+  a TypeError that is also a ValueError, so code that catches ValueError for bad input (the
+  command line, the dashboards) still catches it;
+- a value of the right type that cannot work (NaN, -inf, a wrong shape, weights so large that
+  the exponentials overflow): ValueError.
+
+Harmless types are accepted: numpy scalars (np.float32(0.5), np.int64(3)), 0-d tensors, ints
+where floats are expected, and whole floats (120.0) where a count is expected.
+"""
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 
 import torch
+
+
+class InputTypeError(TypeError, ValueError):
+    """An argument has the wrong type (also a ValueError: it is bad input all the same)."""
+
+
+def _type_name(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of {value.dtype}"
+    return type(value).__name__
+
+
+def real_number(value, name: str, finite: bool = True) -> float:
+    """``value`` as a float: any real number (int, float, numpy scalar, 0-d real tensor).
+
+    Raises InputTypeError for str, None, bool, complex and other non-numbers, and ValueError
+    for NaN/inf when ``finite``.
+    """
+    if isinstance(value, torch.Tensor) and value.dim() == 0 and not value.is_complex() and value.dtype is not torch.bool:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputTypeError(f"{name} must be a real number, got {value!r} ({_type_name(value)})")
+    value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def whole_number(value, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int: an integer (numpy integers too) or a whole float such as 120.0.
+
+    A fractional value (2.7) is a ValueError rather than being truncated; str, None, bool and
+    other non-numbers are an InputTypeError.
+    """
+    if isinstance(value, bool):
+        raise InputTypeError(f"{name} must be a whole number, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        if isinstance(value, numbers.Real):
+            as_float = float(value)
+            if not (math.isfinite(as_float) and as_float.is_integer()):
+                raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+            number = int(as_float)
+        else:
+            raise InputTypeError(f"{name} must be a whole number, got {value!r} ({_type_name(value)})") from None
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def real_tensor(value, name: str, dtype: torch.dtype | None = None, device=None) -> torch.Tensor:
+    """``value`` (tensor, array, nested lists of numbers) as a real floating tensor.
+
+    Integers become floating point (``dtype``, default torch's default dtype); complex and
+    bool values, strings, None and objects are an InputTypeError (never silently cast).
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise InputTypeError(f"{name} must be a tensor or array of real numbers, got {_type_name(value)}")
+    try:
+        tensor = torch.as_tensor(value, device=device)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as error:
+        raise InputTypeError(
+            f"{name} must be a tensor or array of real numbers, got {_type_name(value)} ({error})"
+        ) from None
+    if tensor.is_complex():
+        raise InputTypeError(f"{name} must be real, got complex values ({tensor.dtype}); pass .real if you mean it")
+    if tensor.dtype is torch.bool:
+        raise InputTypeError(f"{name} must hold numbers, got booleans")
+    if dtype is not None:
+        tensor = tensor.to(dtype)
+    elif not tensor.is_floating_point():
+        tensor = tensor.to(torch.get_default_dtype())
+    return tensor
 
 
 def check_layer_inputs(input_times, weights):
@@ -12,10 +100,8 @@ def check_layer_inputs(input_times, weights):
     input_times [B, N] may hold +inf (no spike) and any finite time; NaN is an error.
     weights [N, M] must be finite.
     """
-    weights = torch.as_tensor(weights)
-    if not weights.is_floating_point():
-        weights = weights.to(torch.get_default_dtype())
-    input_times = torch.as_tensor(input_times, dtype=weights.dtype, device=weights.device)
+    weights = real_tensor(weights, "weights")
+    input_times = real_tensor(input_times, "input_times", dtype=weights.dtype, device=weights.device)
     if input_times.dim() != 2:
         raise ValueError(f"input_times must have shape [batch, n_inputs], got {tuple(input_times.shape)}")
     if weights.dim() != 2:
