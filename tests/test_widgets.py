@@ -248,9 +248,23 @@ def test_membrane_traces_equal_the_kernel_sum():
 def test_membrane_garbage_neurons_show_message(text):
     m = MembraneView(small_state())
     before = m.traces.y.copy()
+    shown = m.neurons.value
     m.neurons.value = text
     assert error_text(m)
     np.testing.assert_array_equal(m.traces.y, before)
+    assert m.neurons.value == shown  # the box shows what is drawn again, not the rejected text
+
+
+def test_views_name_the_classes():
+    state = small_state()
+    m, r = MembraneView(state), RasterView(state)
+    assert m.traces.labels == ["output 0 (yin)", "output 1 (yang)", "output 2 (dot)"]
+    label = int(state.data("test")[2][state.selected])
+    assert f"class {['yin', 'yang', 'dot'][label]}" in m.readout.value and "label" not in m.readout.value
+    assert f"(class {['yin', 'yang', 'dot'][label]})" in r.readout.value
+    assert all(not mark.display_legend for mark in r.figure.marks)  # legend below, not over the spikes
+    assert "hidden 1" in r.legend.value and r.legend in r.children
+    assert m.threshold.labels == ["threshold ϑ"] and m.threshold.display_legend
 
 
 def test_raster_batch_view_counts_every_spike():

@@ -34,9 +34,10 @@ PAGE_RENDER_TIMEOUT = 120_000  # ms; the kernel imports torch before the first w
 
 def voila_command(port, target="apps", extra_args=()):
     """The same server `make serve` starts: apps/voila.json plus the offline template.
-    ``target`` apps/ (every dashboard) or one notebook; ``extra_args`` override settings."""
+    ``target`` apps/ (every dashboard) or one notebook; ``extra_args`` override settings.
+    Paths are absolute: Voilà 0.5.8 hands a relative root to jupyter_core, which refuses it."""
     voila = Path(sys.executable).with_name("voila")
-    return [str(voila), "--Voila.config_file_paths=apps", target, "--no-browser",
+    return [str(voila), f"--Voila.config_file_paths={ROOT / 'apps'}", str(ROOT / target), "--no-browser",
             f"--port={port}", "--Voila.ip=127.0.0.1", *extra_args]
 
 
@@ -162,6 +163,7 @@ class PageRecorder:
     def __init__(self, page):
         self.page = page
         self.console_errors = []
+        self.version_warnings = []  # front-end packages built against another JupyterLab core
         self.requests = []
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
@@ -171,6 +173,8 @@ class PageRecorder:
     def _on_console(self, msg):
         if msg.type == "error":
             self.console_errors.append(f"console.error: {msg.text} ({msg.location.get('url')})")
+        elif msg.type == "warning" and ("Unsatisfied version" in msg.text or "No satisfying version" in msg.text):
+            self.version_warnings.append(msg.text)
 
     def foreign_requests(self):
         """Requests to any host but this machine (data:/blob: URLs never leave the page)."""

@@ -87,7 +87,10 @@ def test_emulated_chip_switch_changes_the_readouts(chip_app, artifacts):
     wait_until(page, f"document.querySelector('{CHIP_READOUT}').innerText.includes('running on the emulated chip')")
     wait_for_text_change(page, HW_READOUT, before)
     wait_until(page, DONE)
-    assert accuracies(page) == (ideal, chip)  # the emulation is deterministic per chip id
+    # Chip 0's fixed pattern comes back; the preset's trial-to-trial noise (threshold noise 4 %,
+    # jitter 0.01 tau_s) is redrawn every run: measured 84.3-85.3 % over runs of these 300 samples.
+    ideal_on, chip_on = accuracies(page)
+    assert ideal_on == ideal and chip_on <= ideal - 5.0 and abs(chip_on - chip) <= 3.0, (chip, chip_on)
 
 
 def test_play_trains_in_the_loop_and_the_chip_accuracy_rises(chip_app, artifacts):
@@ -126,5 +129,6 @@ def test_reset_returns_to_the_trained_start_without_stale_messages(chip_app, art
 
 def test_no_console_errors_and_no_foreign_requests(chip_app):
     assert chip_app.console_errors == []
+    assert chip_app.version_warnings == []  # the served front ends match Voilà's JupyterLab core
     assert chip_app.foreign_requests() == []
     assert any("/voila/render/chip.ipynb" in u for u in chip_app.requests)

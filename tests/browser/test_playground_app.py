@@ -80,5 +80,6 @@ def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
 
 def test_no_console_errors_and_no_foreign_requests(playground):
     assert playground.console_errors == []
+    assert playground.version_warnings == []  # the served front ends match Voilà's JupyterLab core
     assert playground.foreign_requests() == []
     assert any("/voila/render/playground.ipynb" in u for u in playground.requests)

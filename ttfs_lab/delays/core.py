@@ -39,10 +39,10 @@ from . import native as compiled
 from ..kernel import kernel, kernel_derivative
 from ..params import NeuronParams
 from ..spike_times import (
-    _MIN_SLOPE, _batch_chunks, _solve_chunk, _span_message, first_spike_times, implicit_gradients,
+    _MIN_SLOPE, _batch_chunks, _solve_chunk, _span_limit, first_spike_times, implicit_gradients,
     spike_times_and_slopes,
 )
-from ..validation import check_layer_inputs
+from ..validation import check_layer_inputs, span_message
 
 
 def check_delays(delays, shape, dtype, name="delays") -> torch.Tensor:
@@ -95,11 +95,11 @@ def delayed_spike_times_and_slopes(input_times, weights, delays, params: NeuronP
     """Spike times [B, M] and u'(T) [B, M] with synaptic delays (no autograd)."""
     if not bool(delays.any()):  # all zero: today's code path, bit for bit
         return spike_times_and_slopes(input_times, weights, params)
-    limit = native.span_limit(weights.dtype, params)
+    limit = _span_limit(weights, params)  # as the undelayed layer: exponentials and weights
     if compiled.applies(input_times, weights, delays):
         times, slopes, span = compiled.forward(input_times, weights, delays, params, limit)
         if span > limit:
-            raise ValueError(_span_message(span, weights.dtype, limit))
+            raise ValueError(span_message(span, weights.dtype, limit))
         return times, slopes
     n_batch, n_in = input_times.shape
     times = torch.full((n_batch, weights.shape[1]), math.inf, dtype=weights.dtype)

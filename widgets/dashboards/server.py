@@ -15,12 +15,19 @@ a POST without the matching cookie is still refused. Chosen in apps/voila.json a
 
 Kernels whose page never said goodbye (a crashed browser, a laptop lid closed, a network cut)
 are culled by jupyter_server's own MappingKernelManager settings, also in apps/voila.json.
+``GraceKernelManager`` closes a gap between those settings and Voilà's warm pool: a pooled
+kernel has been idle since it ran the notebook, so the moment a page takes it -- before the
+page's websocket connects -- it looks like an orphan, and a cull pass landing in that second
+would kill the student's fresh kernel. A kernel that has never been seen connected gets one
+more idle timeout before it can be culled.
 """
 from __future__ import annotations
 
 import inspect
 
+from jupyter_server._tz import utcnow
 from jupyter_server.auth.identity import PasswordIdentityProvider
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 
 
 class XsrfCookieIdentityProvider(PasswordIdentityProvider):
@@ -37,3 +44,29 @@ class XsrfCookieIdentityProvider(PasswordIdentityProvider):
             handler.current_user = user
             handler.xsrf_token  # noqa: B018 -- reading it sets the cookie if the request had none
         return user
+
+
+class GraceKernelManager(AsyncMappingKernelManager):
+    """jupyter_server's kernel manager; a kernel never seen connected is not culled on its
+    first idle check but given one more ``cull_idle_timeout`` (its idle clock restarts)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._seen_connected: set[str] = set()
+        self._graced: set[str] = set()
+
+    async def cull_kernel_if_idle(self, kernel_id):
+        kernel = self._kernels.get(kernel_id)
+        if kernel is not None and hasattr(kernel, "last_activity"):
+            if self._kernel_connections.get(kernel_id, 0):
+                self._seen_connected.add(kernel_id)
+            elif kernel_id not in self._seen_connected and kernel_id not in self._graced:
+                self._graced.add(kernel_id)
+                kernel.last_activity = utcnow()
+                return None
+        return await super().cull_kernel_if_idle(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        self._seen_connected.discard(kernel_id)
+        self._graced.discard(kernel_id)
+        return await super().shutdown_kernel(kernel_id, *args, **kwargs)
