@@ -26,6 +26,7 @@ import torch
 
 from ..network import append_bias_spike
 from ..spike_times import implicit_gradients, slope_at
+from .delays import DELAY_MAX, MeasuredDelayedLayer, stored_delays
 
 # Weight bumping in the loop: tolerated fraction of silent output (sample, neuron) pairs per
 # batch. Under chip noise some output neuron stays silent for some sample in most batches;
@@ -110,6 +111,10 @@ def in_the_loop_spike_times(hardware, network, input_times, min_slope: float = M
     times = [x]
     for layer, w_stored, t in zip(network.layers, weights, measured[1:]):
         inputs = append_bias_spike(times[-1], network.bias_time)
+        if getattr(layer, "delay", None) is not None:  # learned delays (ttfs_lab.hardware.delays)
+            times.append(MeasuredDelayedLayer.apply(inputs, layer.weight, layer.delay, t, w_stored,
+                                                    stored_delays(layer.delay), network.params, min_slope))
+            continue
         times.append(_MeasuredLayer.apply(inputs, layer.weight, t, w_stored, network.params, min_slope))
     return times
 
@@ -143,3 +148,5 @@ def clamp_to_hardware(hardware, network):
     for layer, limit in zip(network.layers, hardware.weight_limits(network)):
         if limit != float("inf"):
             layer.weight.clamp_(-limit, limit)
+        if getattr(layer, "delay", None) is not None:  # the delay lines' range
+            layer.delay.clamp_(0.0, DELAY_MAX)

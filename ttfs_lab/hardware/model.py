@@ -29,6 +29,7 @@ from .distortions import (
     Distortion, InputNoise, NeuronDeviation, OutputJitter, SpikeLoss, ThresholdMismatch, ThresholdNoise,
     TimeConstantMismatch, WeightClipping, WeightQuantization,
 )
+from .delays import delayed_per_neuron_times, layer_delays, realised_delays, stored_delays
 from .per_neuron import per_neuron_spike_times
 
 # The paper's mapping of model weights to BrainScaleS-2 hardware weights: hw = round(30 w),
@@ -141,12 +142,14 @@ def neuron_deviation(distortions, layer: int, n: int, dtype) -> NeuronDeviation:
 
 
 def distorted_layer(input_times, weight, params: NeuronParams, bias_time: float, layer: int,
-                    distortions, rngs, deviation: NeuronDeviation | None = None) -> torch.Tensor:
+                    distortions, rngs, deviation: NeuronDeviation | None = None, delays=None,
+                    delay_kind=None) -> torch.Tensor:
     """One layer's emitted spike times [B, M] under the distortions (module docstring).
 
     ``weight`` [N + 1, M] is used as given (apply weight distortions before); ``rngs`` holds
     one trial generator per distortion; ``deviation`` the layer's fixed pattern (computed
-    from the distortions if None).
+    from the distortions if None); ``delays`` the delays the chip's delay lines realise
+    (ttfs_lab.hardware.delays), of ``delay_kind`` "synaptic" or "axonal", or None.
     """
     n_out = weight.shape[1]
     received = input_times
@@ -161,7 +164,11 @@ def distorted_layer(input_times, weight, params: NeuronParams, bias_time: float,
         if factor is not None:
             trial = factor if trial is None else trial * factor
     with torch.no_grad():
-        if trial is None and not deviation.heterogeneous_tau and bool((deviation.threshold == 1).all()):
+        if delays is not None:
+            c = params.c * deviation.threshold[None, :] * (trial if trial is not None else 1.0)
+            times = delayed_per_neuron_times(x, weight, delays, delay_kind, params.tau_m * deviation.tau_m,
+                                             params.tau_s * deviation.tau_s, c)
+        elif trial is None and not deviation.heterogeneous_tau and bool((deviation.threshold == 1).all()):
             times = first_spike_times(x, weight, params)
         else:
             c = params.c * deviation.threshold[None, :]
@@ -226,8 +233,10 @@ class Emulator:
         times = [x]
         for layer, w in enumerate(weights):
             deviation = self.deviation(layer, w.shape[1], w.dtype)
+            kind, delay = layer_delays(network, layer)
+            realised = None if delay is None else realised_delays(stored_delays(delay), self.seed or 0, layer)
             times.append(distorted_layer(times[-1], w, network.params, network.bias_time, layer,
-                                         self.distortions, self._rngs, deviation))
+                                         self.distortions, self._rngs, deviation, realised, kind))
         self.runs += x.shape[0]
         return times
 
