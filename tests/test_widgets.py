@@ -264,7 +264,8 @@ def test_views_name_the_classes():
     assert f"(class {['yin', 'yang', 'dot'][label]})" in r.readout.value
     assert all(not mark.display_legend for mark in r.figure.marks)  # legend below, not over the spikes
     assert "hidden 1" in r.legend.value and r.legend in r.children
-    assert m.threshold.labels == ["threshold ϑ"] and m.threshold.display_legend
+    assert "threshold ϑ" in m.legend.value and "output 2 (dot)" in m.legend.value and m.legend in m.children
+    assert not any(mark.display_legend for mark in m.figure.marks)  # no legend box over the traces
 
 
 def test_raster_batch_view_counts_every_spike():
