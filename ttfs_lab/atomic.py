@@ -207,14 +207,26 @@ def atomic_write(path, write: Callable, binary: bool = True) -> Path:
     return Path(path)
 
 
-def check_output_folder(folder, names: Iterable[str] = ()) -> Path:
+def check_output_folder(folder, names: Iterable[str] = (), label: str | None = None) -> Path:
     """Make sure ``folder`` can take the files ``names``: create it, write and remove a probe
-    file in it. Raises DestinationError (one line: what is wrong, where) otherwise.
+    file in it. Raises DestinationError (one line: what is wrong, where; prefixed with
+    ``label``, e.g. the option's name) otherwise.
 
     A probe is the only test that holds for every user: permission bits do not stop root,
     but a read-only mount, an immutable folder or a file in the path do.
     """
     folder = Path(folder)
+    try:
+        try:
+            _check_output_folder(folder, names)
+        except OSError as error:  # e.g. a name too long for the file system
+            raise DestinationError(f"cannot use {folder}: {error.strerror or error}") from None
+    except DestinationError as error:
+        raise DestinationError(f"{label}: {error}" if label else str(error)) from None
+    return folder
+
+
+def _check_output_folder(folder: Path, names):
     if folder.exists() and not folder.is_dir():
         raise DestinationError(f"{folder} is a file, not a folder")
     for parent in folder.parents:
@@ -236,4 +248,3 @@ def check_output_folder(folder, names: Iterable[str] = ()) -> Path:
         probe.unlink()
     except OSError as error:
         raise DestinationError(f"cannot write into {folder}: {error.strerror or error}") from None
-    return folder

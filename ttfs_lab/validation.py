@@ -122,4 +122,61 @@ def check_layer_inputs(input_times, weights):
             raise ValueError("input_times contains -inf; spike times must be finite or +inf (no spike)")
     if not math.isfinite(float(weights.detach().sum())) and not torch.isfinite(weights).all():
         raise ValueError("weights contain NaN or inf; every weight must be finite")
+    check_weight_magnitude(weights)
     return input_times, weights
+
+
+# ------------------------------------------------------------------------------- overflow
+# Headroom factor K for the products the solvers form from the prefix sums (P^2 in the
+# tau_m = 2 tau_s closed form, P e^{g t} in the general one, Q = P r, the last interval
+# reaching a few tau past the last input): everything stays below finfo.max / K.
+_HEADROOM_LOG = 20 * math.log(2.0)
+
+
+def largest_summed_weight(weights: torch.Tensor) -> float:
+    """W = max_j sum_i |w_ij|: what one neuron's prefix sums can add up to (0 if empty)."""
+    if weights.numel() == 0:
+        return 0.0
+    return float(weights.detach().abs().sum(dim=0).max())
+
+
+def overflow_span_limit(weights: torch.Tensor, tau_min: float) -> float:
+    """Largest spread s of one sample's input times that the spike-time solvers can handle
+    without overflow, for these weights (both backends use this one bound).
+
+    The prefix sums are bounded by |P| <= W e^{s / tau_min} (times shifted to the sample's
+    first input, W = largest_summed_weight), and the solvers square P or multiply it by
+    exponentials of the same size. Requiring (W e^{s / tau_min})^2 <= finfo.max / K gives
+
+        s <= tau_min (ln(finfo.max / K) / 2 - ln max(W, 1)).
+
+    Negative (refuse every input) when W alone is too large: see check_weight_magnitude.
+    """
+    log_max = math.log(torch.finfo(weights.dtype).max)
+    return tau_min * (0.5 * (log_max - _HEADROOM_LOG) - math.log(max(largest_summed_weight(weights), 1.0)))
+
+
+def check_weight_magnitude(weights: torch.Tensor) -> None:
+    """Refuse weights whose sum into one neuron is too large to compute with in this dtype
+    (spike times depend only on weights / threshold, so such weights are never needed)."""
+    total = largest_summed_weight(weights)
+    log_max = math.log(torch.finfo(weights.dtype).max)
+    limit = math.exp(0.5 * (log_max - _HEADROOM_LOG))
+    if total > limit:
+        neuron = int(weights.detach().abs().sum(dim=0).argmax())
+        amount = f"{total:.3g}" if math.isfinite(total) else f"more than {torch.finfo(weights.dtype).max:.3g}"
+        raise ValueError(
+            f"weights too large: neuron {neuron} receives a summed |weight| of {amount}, but {weights.dtype} "
+            f"spike times are computed only up to {limit:.3g} (the exponentials would overflow). Scale the "
+            f"weights and the threshold drive g_leak (threshold - e_leak) down together: spike times depend "
+            f"only on their ratio"
+        )
+
+
+def span_message(span: float, dtype: torch.dtype, limit: float) -> str:
+    """Why a sample's input times cannot be computed with, and what helps."""
+    text = (f"input spike times of one sample span {span:.4g} time units; with these weights and time "
+            f"constants {dtype} handles at most {limit:.4g} (exponentials would overflow)")
+    if dtype != torch.float64:
+        return text + ". Use float64 or shorter input windows."
+    return text + ". Use shorter input windows (an input that never arrives is +inf) or smaller weights."
