@@ -285,6 +285,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define FABS fabsf
 #define EPS FLT_EPSILON
 #include "ttfs_kernels.inc"
+#include "ttfs_delays.inc" /* synaptic delays */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -312,6 +313,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define FABS fabs
 #define EPS DBL_EPSILON
 #include "ttfs_kernels.inc"
+#include "ttfs_delays.inc" /* synaptic delays */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -497,10 +499,14 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+#define TTFS_DELAYS_BINDINGS
+#include "ttfs_delays.inc"
+
 static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, forward_doc},
     {"forward_per_neuron", py_forward_per_neuron, METH_VARARGS, forward_per_neuron_doc},
     {"backward", py_backward, METH_VARARGS, backward_doc},
+    TTFS_DELAYS_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,20 +1,24 @@
 """Checkpoints: a network, its parameters and (optionally) the training state, in one file.
 
-Format (version 2): a ``torch.save`` of a plain dict holding only tensors, numbers, strings,
+Format (version 3): a ``torch.save`` of a plain dict holding only tensors, numbers, strings,
 lists and dicts, so that it loads with ``torch.load(weights_only=True)`` -- no arbitrary
 Python objects are unpickled:
 
-    {"format": "ttfs-lab-checkpoint", "version": 2,
+    {"format": "ttfs-lab-checkpoint", "version": 3,
      "network": {"sizes": [...], "params": {tau_m, tau_s, g_leak, e_leak, threshold},
-                 "bias_time": float, "dtype": "float64", "weights": [Tensor, ...]},
+                 "bias_time": float, "dtype": "float64", "weights": [Tensor, ...],
+                 "delays": None | {"kind": "synaptic" | "axonal", "values": [Tensor, ...]}},
      "training": None | {...},          # see ttfs_lab.train.Trainer.state_dict
      "digest": "sha256:<64 hex digits>"}
 
 The digest is the SHA-256 of every other entry, fed in a fixed order (``payload_digest``:
 type tags, lengths, dict keys sorted, tensors as dtype + shape + raw bytes), so a single
 flipped bit in a weight, a counter or the configuration makes the file fail to load with a
-clear message instead of loading a silently different network. Version 1 files (no digest)
-still load. Every field is validated on load (types, finiteness, shapes) and a problem names
+clear message instead of loading a silently different network. Version 3 added "delays"
+(learned delays, ttfs_lab.delays: per layer [n_in + 1, n_out] synaptic or [n_in + 1] axonal,
+finite and >= 0; None for a network without); with delays, the training state's parameter
+lists (best_weights, average_weights) hold each layer's weights then its delays. Version 2
+files (no "delays") and version 1 files (no digest either) still load. Every field is validated on load (types, finiteness, shapes) and a problem names
 the field, e.g. ``network.bias_time``.
 
 A later version (e.g. one that stores more per layer) adds its fields to the validators below
@@ -34,12 +38,14 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write
+from .delays import KINDS as DELAY_KINDS
+from .delays import DelayedTTFSNetwork
 from .network import TTFSNetwork
 from .params import NeuronParams
 
 FORMAT = "ttfs-lab-checkpoint"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: the same fields without a digest
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 2: no "delays"; 1: no digest either
 DIGEST_ALGORITHM = "sha256"
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -106,16 +112,20 @@ def network_to_dict(network: TTFSNetwork) -> dict:
         "bias_time": network.bias_time,
         "dtype": str(network.dtype).removeprefix("torch."),
         "weights": network.weights(),
+        "delays": {"kind": network.kind, "values": network.delays()} if isinstance(network, DelayedTTFSNetwork) else None,
     }
 
 
 def network_from_dict(d: dict) -> TTFSNetwork:
     """The network described by a checkpoint's "network" entry (validated first)."""
     check_network_dict(d)
-    net = TTFSNetwork.from_weights(
-        d["weights"], params=NeuronParams(**d["params"]), bias_time=d["bias_time"], dtype=_DTYPES[d["dtype"]],
-    )
-    return net
+    params, dtype = NeuronParams(**d["params"]), _DTYPES[d["dtype"]]
+    if d.get("delays") is not None:
+        delays = d["delays"]
+        return DelayedTTFSNetwork.from_weights_and_delays(
+            d["weights"], delays["values"], kind=delays["kind"], params=params, bias_time=d["bias_time"], dtype=dtype,
+        )
+    return TTFSNetwork.from_weights(d["weights"], params=params, bias_time=d["bias_time"], dtype=dtype)
 
 
 def _fail(field: str, problem: str):
@@ -148,7 +158,7 @@ def _require_real(value, field: str, finite: bool = True) -> float:
     return float(value)
 
 
-def _require_matrix(value, field: str, shape: tuple[int, int]) -> torch.Tensor:
+def _require_matrix(value, field: str, shape: tuple[int, ...]) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         _fail(field, f"must be a tensor, got {type(value).__name__}")
     if not value.is_floating_point():
@@ -164,8 +174,8 @@ def _layer_shapes(sizes) -> list[tuple[int, int]]:
     return [(n_in + 1, n_out) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
 
 
-def _require_matrices(value, field: str, sizes) -> list:
-    shapes = _layer_shapes(sizes)
+def _require_matrices(value, field: str, sizes, shapes=None) -> list:
+    shapes = _layer_shapes(sizes) if shapes is None else shapes
     if not isinstance(value, (list, tuple)):
         _fail(field, f"must be a list of {len(shapes)} weight matrices, got {type(value).__name__}")
     if len(value) != len(shapes):
@@ -198,10 +208,37 @@ def check_network_dict(d) -> None:
     if d["dtype"] not in _DTYPES:
         _fail("network.dtype", f"must be one of {sorted(_DTYPES)}, got {d['dtype']!r:.60}")
     _require_matrices(d["weights"], "network.weights", sizes)
+    _check_delays_entry(d.get("delays"), sizes)
+
+
+def _delay_shapes(kind, sizes) -> list[tuple[int, ...]]:
+    return [shape if kind == "synaptic" else shape[:1] for shape in _layer_shapes(sizes)]
+
+
+def _check_delays_entry(delays, sizes) -> None:
+    """network.delays: None, or {"kind", "values"} with one finite, >= 0 tensor per layer."""
+    if delays is None:
+        return
+    _require_dict(delays, "network.delays", ("kind", "values"))
+    if delays["kind"] not in DELAY_KINDS:
+        _fail("network.delays.kind", f"must be one of {DELAY_KINDS}, got {delays['kind']!r:.60}")
+    values = _require_matrices(delays["values"], "network.delays.values", sizes, _delay_shapes(delays["kind"], sizes))
+    for i, d in enumerate(values):
+        if bool((d < 0).any()):
+            _fail(f"network.delays.values[{i}]", f"must be >= 0 (delays cannot be negative), smallest is {float(d.min()):.4g}")
+
+
+def _parameter_shapes(network: dict) -> list[tuple[int, ...]]:
+    """Shapes of network.parameters() in order: weights, or per layer weights then delays."""
+    weights = _layer_shapes(network["sizes"])
+    delays = network.get("delays")
+    if delays is None:
+        return weights
+    return [shape for pair in zip(weights, _delay_shapes(delays["kind"], network["sizes"])) for shape in pair]
 
 
 # --------------------------------------------------------------------- training state
-def check_training_dict(t, sizes, version: int = VERSION) -> None:
+def check_training_dict(t, sizes, version: int = VERSION, parameter_shapes=None) -> None:
     """Validate a checkpoint's "training" entry (None or Trainer.state_dict()) against the
     network's sizes. Version 2 files hold every field the trainer writes; version 1 files are
     checked for the fields they have."""
@@ -250,7 +287,7 @@ def check_training_dict(t, sizes, version: int = VERSION) -> None:
             _fail("training.order", "holds negative sample indices")
     for name in ("best_weights", "average_weights"):
         if t.get(name) is not None:
-            _require_matrices(t[name], f"training.{name}", sizes)
+            _require_matrices(t[name], f"training.{name}", sizes, parameter_shapes)
 
 
 # ----------------------------------------------------------------------- save / load
@@ -308,7 +345,10 @@ def check_payload(payload) -> None:
                 "an edit or a broken copy); refusing to load it. Use a backup or the run's other checkpoint"
             )
     check_network_dict(payload.get("network"))
-    check_training_dict(payload.get("training"), payload["network"]["sizes"], version)
+    if version < 3 and payload["network"].get("delays") is not None:
+        _fail("network.delays", f"needs checkpoint version 3, but the file says version {version}")
+    network = payload["network"]
+    check_training_dict(payload.get("training"), network["sizes"], version, _parameter_shapes(network))
 
 
 def load(path) -> tuple[TTFSNetwork, dict | None]:

@@ -229,7 +229,8 @@ def cmd_evaluate(args) -> int:
     times, labels = load(dataset, "test")
     import torch
 
-    name = f"network {'-'.join(map(str, network.sizes))} on {dataset} test split ({len(labels)} samples)"
+    delays = f" with {network.kind} delays" if getattr(network, "kind", None) else ""
+    name = f"network {'-'.join(map(str, network.sizes))}{delays} on {dataset} test split ({len(labels)} samples)"
     if getattr(args, "hardware", None) not in (None, "ideal"):
         from .hardware import BrainScaleS2
         from .hardware.cli import chip_test_runs

@@ -78,10 +78,10 @@ def _log1p_over(g, x):
 
 def basis(rel_times: torch.Tensor, params: NeuronParams):
     """Per-input terms whose weighted prefix sums are P and Q (zero for inputs at +inf):
-    [B, N], or [B, N, M] for PerNeuron params."""
+    [B, N], or [B, N, M] for PerNeuron params or for arrival times per neuron [B, N, M]."""
     finite = torch.isfinite(rel_times)
     r = torch.where(finite, rel_times, torch.zeros_like(rel_times))
-    if isinstance(params, PerNeuron):
+    if isinstance(params, PerNeuron) and r.dim() == 2:  # [B, N] shared by the M neurons
         finite, r = finite[..., None], r[..., None]
     if params.regime == "equal":
         e = torch.exp(r / params.tau_m)

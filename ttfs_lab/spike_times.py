@@ -210,7 +210,12 @@ def _batch_chunks(n_batch, n_in, n_out):
 
 
 def _solve_chunk(input_times, weights, params, c, span_limit):
-    """Times and slopes [b, M] for NeuronParams (c a float) or PerNeuron params (c [b, M])."""
+    """Times and slopes [b, M] for NeuronParams (c a float) or PerNeuron params (c [b, M]).
+
+    input_times [b, N] reach every neuron at once; [b, N, M] are arrival times per neuron
+    (synaptic delays, ttfs_lab.delays): each neuron then sorts its own arrivals. Both take
+    the same steps; a [b, N] input is the [b, N, 1] case broadcast over the neurons."""
+    per_neuron_arrival = input_times.dim() == 3
     sorted_times, order = torch.sort(input_times, dim=1)
     finite = torch.isfinite(sorted_times)
     origin = torch.where(finite[:, :1], sorted_times[:, :1], torch.zeros_like(sorted_times[:, :1]))
@@ -222,12 +227,16 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     p_terms, q_terms = basis(rel, params)  # [B, N], or [B, N, M] per neuron
     if p_terms.dim() == 2:
         p_terms, q_terms = p_terms[:, :, None], q_terms[:, :, None]
-    w_sorted = weights[order]  # [B, N, M]: row k holds the weights of the k-th input to arrive
+    if per_neuron_arrival:  # w_sorted[b, k, m] = weights[order[b, k, m], m]
+        w_sorted = torch.gather(weights.expand(order.shape), 1, order)
+    else:
+        w_sorted = weights[order]  # [B, N, M]: row k holds the weights of the k-th input to arrive
+        rel, finite, origin = rel[:, :, None], finite[:, :, None], origin[:, :, None]
     p = torch.cumsum(w_sorted * p_terms, dim=1)
     q = torch.cumsum(w_sorted * q_terms, dim=1)
 
-    lo = rel[:, :, None]
-    hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)[:, :, None]
+    lo = rel
+    hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)
     t_star, has_star = stationary_point(p, q, params)
     candidate = torch.where(has_star, torch.minimum(torch.maximum(t_star, lo), hi), lo)
     peak = summed_input(p, q, candidate, params)
@@ -238,7 +247,7 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     else:
         c_bnm = c[:, None, :] if isinstance(c, torch.Tensor) else c  # per neuron: [b, M] -> [b, 1, M]
         reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c_bnm
-    crosses = reaches & finite[:, :, None]
+    crosses = reaches & finite
 
     # max over a bool dim: the value is any(), the index the first True (documented for ties);
     # one pass, and ~15x faster than argmax over a uint8 copy
@@ -266,4 +275,4 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     t = torch.minimum(torch.maximum(t, lo_k), hi_k)
     slope = summed_input_slope(p_k, q_k, t, params)
     inf = torch.full_like(t, float("inf"))
-    return torch.where(fires, t + origin, inf), torch.where(fires, slope, torch.zeros_like(slope))
+    return torch.where(fires, t + origin.squeeze(1), inf), torch.where(fires, slope, torch.zeros_like(slope))

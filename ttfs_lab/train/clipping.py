@@ -23,7 +23,11 @@ import torch
 
 from ..kernel import kernel
 from ..params import NeuronParams
+from ..delays.core import _SynapticDelays
 from ..spike_times import _MIN_SLOPE, _SpikeTimes, slope_at
+
+# autograd nodes whose forward saved the slope their backward divides by
+_RECORDING = (_SpikeTimes._backward_cls, _SynapticDelays._backward_cls)
 
 
 @lru_cache(maxsize=8)
@@ -42,10 +46,11 @@ def recorded_slope(times, weight):
     them). Read before backward(), which frees the record. Saves recomputing it (slope_at),
     which would cost as much as the clipping's whole budget."""
     node = times.grad_fn
-    if not isinstance(node, _SpikeTimes._backward_cls):
+    if not isinstance(node, _RECORDING):
         return None
-    saved = node.saved_tensors  # (input_times, weights, times, slope), see _SpikeTimes.forward
-    if len(saved) != 4 or saved[1].data_ptr() != weight.data_ptr() or saved[3].shape != times.shape:
+    # (input_times, weights, times, slope[, delays]), see _SpikeTimes / _SynapticDelays.forward
+    saved = node.saved_tensors
+    if len(saved) not in (4, 5) or saved[1].data_ptr() != weight.data_ptr() or saved[3].shape != times.shape:
         return None
     return saved[3]
 
@@ -54,7 +59,8 @@ def recorded_slope(times, weight):
 def drop_large_weight_updates(weight, input_times, times, grad_times, params: NeuronParams, max_norm: float,
                               slope=None) -> int:
     """Remove from ``weight.grad`` each per-sample, per-neuron contribution whose largest entry
-    exceeds ``max_norm`` (see module doc). input_times [B, N+1] include the bias spike;
+    exceeds ``max_norm`` (see module doc). input_times [B, N+1] include the bias spike (or
+    [B, N+1, M]: arrival times per neuron with synaptic delays, ttfs_lab.delays);
     times, grad_times [B, M]; slope: u'(T) [B, M] if known (else recomputed).
     Returns how many (sample, neuron) contributions were dropped."""
     if weight.grad is None or grad_times is None:
@@ -63,6 +69,8 @@ def drop_large_weight_updates(weight, input_times, times, grad_times, params: Ne
     if not bool(active.any()):
         return 0
     if slope is None:
+        if input_times.dim() == 3:
+            raise ValueError("with per-neuron arrival times pass the recorded slope")
         slope = slope_at(input_times, weight.detach(), times, params)
     slope = slope.clamp(min=_MIN_SLOPE * params.c)  # as the core's backward pass does
     # Cheap bound first (kappa <= its peak): only the rare near-tangential spikes get the exact test.
@@ -70,7 +78,8 @@ def drop_large_weight_updates(weight, input_times, times, grad_times, params: Ne
     if not bool(candidate.any()):
         return 0
     b, m = candidate.nonzero(as_tuple=True)
-    lag = times[b, m][:, None] - input_times[b]  # [K, N+1]
+    arrival = input_times[b] if input_times.dim() == 2 else input_times[b, :, m]
+    lag = times[b, m][:, None] - arrival  # [K, N+1]
     contribution = -kernel(lag, params) / slope[b, m][:, None] * grad_times[b, m][:, None]
     drop = contribution.abs().amax(dim=1) > max_norm
     # weight.grad[:, m_k] -= contribution_k for every dropped k (index_add_ sums repeated m)

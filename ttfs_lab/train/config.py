@@ -11,6 +11,7 @@ from ..params import NeuronParams
 DATASETS = ("yin_yang", "mnist")
 DTYPES = ("float64", "float32")
 SILENT_OUTPUTS = ("any", "label")
+DELAYS = ("none", "synaptic", "axonal")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class TrainConfig:
 
     ``init``: per-layer (mean, std) of the normal weight initialisation; None = the paper's
     Yin-Yang values (ttfs_lab.network.HIDDEN_INIT / OUTPUT_INIT).
+
+    ``delays``: "none" (today's network), "synaptic" (a learned delay per synapse) or "axonal"
+    (one per input) -- ttfs_lab.delays. Delays start uniform in ``delay_init`` (units of
+    tau_s), learn with Adam at ``delay_lr`` (None: ``lr``) under the same schedule, and are
+    projected back to >= 0 after every step.
     """
 
     dataset: str = "yin_yang"
@@ -85,6 +91,9 @@ class TrainConfig:
     skip_step_on_bump: bool = True
     keep_best: bool = False
     init: tuple[tuple[float, float], ...] | None = None
+    delays: str = "none"
+    delay_init: tuple[float, float] = (0.0, 0.0)
+    delay_lr: float | None = None
 
     def __post_init__(self):
         if self.dataset not in DATASETS:
@@ -113,6 +122,14 @@ class TrainConfig:
             raise ValueError(f"silent_outputs must be one of {SILENT_OUTPUTS}, got {self.silent_outputs!r}")
         if not 0.0 <= self.weight_average < 1.0:
             raise ValueError(f"weight_average must lie in [0, 1), got {self.weight_average!r}")
+        if self.delays not in DELAYS:
+            raise ValueError(f"delays must be one of {DELAYS}, got {self.delays!r}")
+        delay_init = tuple(float(v) for v in self.delay_init)
+        if len(delay_init) != 2 or not 0.0 <= delay_init[0] <= delay_init[1] < float("inf"):
+            raise ValueError(f"delay_init must be (low, high) with 0 <= low <= high, got {self.delay_init!r}")
+        object.__setattr__(self, "delay_init", delay_init)
+        if self.delay_lr is not None and not self.delay_lr > 0:
+            raise ValueError(f"delay_lr must be positive or None, got {self.delay_lr!r}")
         if self.max_dw_norm is not None and not self.max_dw_norm > 0:
             raise ValueError(f"max_dw_norm must be positive or None, got {self.max_dw_norm!r}")
 
@@ -137,6 +154,7 @@ class TrainConfig:
         d["hidden"] = list(self.hidden)
         if self.init is not None:
             d["init"] = [list(mean_std) for mean_std in self.init]
+        d["delay_init"] = list(self.delay_init)
         return d
 
     @classmethod
@@ -176,6 +194,13 @@ PRESETS = {
     # hidden: test mean 96.7 %, best validation 97.5 %, with half as many bumps).
     "improved": TrainConfig(
         hidden=(200,), skip_step_on_bump=False, keep_best=True, max_silent_output=0.05, lr_gamma=0.85,
+    ),
+    # The improved preset plus a learned delay per synapse (ttfs_lab.delays), both layers,
+    # starting uniform in [0, 0.1] tau_s, learned by the same Adam (lr, schedule) as the weights
+    # and projected to >= 0 after every step. Results: see README ("Learned delays").
+    "delays": TrainConfig(
+        hidden=(200,), skip_step_on_bump=False, keep_best=True, max_silent_output=0.05, lr_gamma=0.85,
+        delays="synaptic", delay_init=(0.0, 0.1),
     ),
     # 16x16 MNIST, 256-246-10 as on BrainScaleS-2, with the authors' MNIST settings
     # (fastAndDeep experiment_configs/16x16_mnist.yaml): with 256 inputs the Yin-Yang init

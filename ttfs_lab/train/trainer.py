@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .. import checkpoint
 from ..data import load as load_dataset
+from ..delays import arrival_times, network_for, parameter_groups
 from ..loss import accuracy, spike_time_loss
 from ..network import TTFSNetwork, append_bias_spike
 from .bumping import bump_silent_neurons, layer_needing_bump
@@ -86,16 +87,15 @@ class Trainer:
         # (ttfs_lab.hardware) whose measured times get the ideal model's gradients.
         self.substrate = substrate if substrate is not None else IdealSubstrate()
         dtype = _DTYPES[config.dtype]
-        self.network = network if network is not None else TTFSNetwork(
-            config.sizes, params=config.neuron, bias_time=config.bias_time, dtype=dtype, seed=config.seed,
-            init=config.init,
-        )
+        self.network = network if network is not None else network_for(config)
         if tuple(self.network.sizes) != config.sizes:
             raise ValueError(f"network sizes {self.network.sizes} do not match the config's {config.sizes}")
         self.data = data if data is not None else load_splits(config.dataset, dtype)
         self.callbacks = list(callbacks)
         self.progress = progress
-        self.optimizer = torch.optim.Adam(self.network.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.lr, config.delay_lr), lr=config.lr)
+        if hasattr(self.network, "project_delays"):  # delays stay >= 0 (ttfs_lab.delays.layer)
+            self.optimizer.register_step_post_hook(lambda *_: self.network.project_delays())
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
         # One generator for everything random in training (shuffling, input noise) makes runs
         # reproducible and resumable from a checkpoint.
@@ -155,10 +155,14 @@ class Trainer:
             self._restore(self._average)
         return self.history
 
+    def _snapshot(self) -> list[torch.Tensor]:
+        """Copies of every parameter (the weights; with delays, each layer's weight then delay)."""
+        return [p.detach().clone() for p in self.network.parameters()]
+
     @torch.no_grad()
-    def _restore(self, weights):
-        for layer, w in zip(self.network.layers, weights):
-            layer.weight.copy_(w)
+    def _restore(self, snapshot):
+        for p, value in zip(self.network.parameters(), snapshot):
+            p.copy_(value)
         self.substrate.after_update(self.network)
 
     def train_batch(self) -> TrainingEvent:
@@ -228,6 +232,10 @@ class Trainer:
             if slope is None:
                 continue
             x_in = append_bias_spike(x_in.to(layer.weight.dtype), layer.bias_time)
+            if getattr(layer, "kind", None) == "synaptic":  # what each neuron received: t + d
+                x_in = arrival_times(x_in, layer.delay.detach())
+            elif getattr(layer, "kind", None) == "axonal":
+                x_in = x_in + layer.delay.detach()
             drop_large_weight_updates(
                 layer.weight, x_in, times.detach(), times.grad, layer.params, self.config.max_dw_norm, slope
             )
@@ -236,17 +244,17 @@ class Trainer:
     def _update_average(self):
         d = self.config.weight_average
         if self._average is None:
-            self._average = self.network.weights()
+            self._average = self._snapshot()
         else:
-            for average, layer in zip(self._average, self.network.layers):
-                average.mul_(d).add_(layer.weight, alpha=1.0 - d)
+            for average, p in zip(self._average, self.network.parameters()):
+                average.mul_(d).add_(p, alpha=1.0 - d)
 
     def _validate(self):
         """(loss, accuracy, weights) on the validation split; with weight averaging the
         averaged weights are validated (the training continues from the live ones)."""
         if self._average is None:
             return (*self.evaluate("validation"), None)
-        live = self.network.weights()
+        live = self._snapshot()
         self._restore(self._average)
         val_loss, val_acc = self.evaluate("validation")
         self._restore(live)
@@ -270,7 +278,7 @@ class Trainer:
         h["bumped_fraction"].append(stats.bumped / stats.batches)
         h["seconds_per_epoch"].append(time.perf_counter() - stats.started)
         if self.config.keep_best and val_acc > self._best[0]:
-            self._best = (val_acc, validated if validated is not None else self.network.weights())
+            self._best = (val_acc, validated if validated is not None else self._snapshot())
         self._emit(TrainingEvent("epoch", self.epoch, self.step_count, h["train_loss"][-1], val_acc, False, self.network, h))
 
     @torch.no_grad()
