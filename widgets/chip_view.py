@@ -45,7 +45,7 @@ class ChipView(View):
             marks=[self.synapses], title="synapse array (6-bit weights; red excitatory, blue inhibitory)",
             axes=[bq.Axis(scale=x_sc, label="neuron circuit (those in use)"),
                   bq.Axis(scale=y_sc, side="left", label="synapse row"),
-                  bq.ColorAxis(scale=color, side="right", label="6-bit weight", tick_values=[-63, -32, 0, 32, 63], tick_format="d")],
+                  bq.ColorAxis(scale=color, side="right", label="6-bit weight", tick_values=[-63, 0, 63], tick_format="d")],
             padding_x=0, padding_y=0, fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 110},
             layout=widgets.Layout(width="760px", height="360px"),
         )

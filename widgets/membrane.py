@@ -61,18 +61,21 @@ class MembraneView(View):
         x_sc, y_sc = bq.LinearScale(min=0.0, max=T_MAX), bq.LinearScale()
         sc = {"x": x_sc, "y": y_sc}
         self.traces = bq.Lines(x=GRID, y=np.zeros((1, len(GRID))), scales=sc, colors=PALETTE, stroke_width=2,
-                               display_legend=True, labels=["0"])
+                               labels=["0"])
         self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=["#d62728"], line_style="dashed",
-                                  labels=["threshold ϑ"], display_legend=True)
+                                  labels=["threshold ϑ"])
         self.spikes = bq.Scatter(x=[], y=[], scales=sc, marker="diamond", colors=PALETTE, default_size=90,
-                                 stroke="black", stroke_width=0.5, labels=["spike (u reaches ϑ)"], display_legend=True)
+                                 stroke="black", stroke_width=0.5, labels=["spike (u reaches ϑ)"])
         self.figure = bq.Figure(
             marks=[self.traces, self.threshold, self.spikes], title="membrane potentials",
             axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
-            legend_location="top-left", fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
+            fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="340px"),
         )
         self.figure.add_class("ttfs-membrane-figure")
+        # The legend sits under the figure: a bqplot legend inside the plot covers the traces.
+        self.legend = widgets.HTML()
+        self.legend.add_class("ttfs-membrane-legend")
         self.figures["membrane"] = self.figure
         self.layer = self.add_control("layer", widgets.Dropdown(description="layer", layout=widgets.Layout(width="200px")))
         self.neurons = self.add_control("neurons", widgets.Text(description="neurons", layout=widgets.Layout(width="260px"),
@@ -83,7 +86,7 @@ class MembraneView(View):
         self.neurons.observe(self.guard(self._on_neurons), names="value")
         self.state.observe(self.guard(self._on_network), names="network")
         self.state.observe(self.guard(self.redraw), names=["selected", "split", "weights_version", "substrate"])
-        self.children = [self.figure, widgets.HBox([self.layer, self.neurons]), self.readout, self.status]
+        self.children = [self.figure, self.legend, widgets.HBox([self.layer, self.neurons]), self.readout, self.status]
         self.guard(self.redraw)()
 
     def _set_layer_options(self, layer, neurons=None):
@@ -132,6 +135,9 @@ class MembraneView(View):
             self.spikes.x = spikes[fired]
             self.spikes.y = np.full(int(fired.sum()), params.threshold)
             self.spikes.colors = [PALETTE[i] for i in np.flatnonzero(fired)]
+        self.legend.value = " ".join(f'<span style="color:{PALETTE[k % len(PALETTE)]}">━</span> {name}'
+                                     for k, name in enumerate(self.traces.labels)) + (
+            ' &nbsp; <span style="color:#d62728">╌</span> threshold ϑ &nbsp; ◆ spike (u reaches ϑ)')
         silent = [n for n, f in zip(neurons, fired) if not f]
         text = f"sample {self.state.selected} ({self.state.split}), class {class_name(label)}"
         if silent:

@@ -37,8 +37,8 @@ COLORS = {"potential": "#1f77b4", "spike": "#d62728", "input": "#555555", "grad_
 class NeuronExplorer(View):
     """``NeuronExplorer(state=None)``; the neuron's inputs live in state.neuron_times / _weights.
 
-    Marks (in this order, which the browser tests rely on): potential, threshold,
-    inputs (draggable), spike_line, spike.
+    Marks (in this order, which the browser tests rely on): potential, threshold, its label,
+    the spike's label, inputs (draggable), spike_line, spike.
     """
 
     def __init__(self, state=None, **kwargs):
@@ -73,19 +73,23 @@ class NeuronExplorer(View):
         x_sc, y_sc = bq.LinearScale(min=0.0, max=T_MAX), bq.LinearScale()
         sc = {"x": x_sc, "y": y_sc}
         self.potential = bq.Lines(x=GRID, y=np.zeros_like(GRID), scales=sc, colors=[COLORS["potential"]], stroke_width=2.5)
-        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=[COLORS["spike"]], line_style="dashed",
-                                  labels=["threshold ϑ"], display_legend=True)
+        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=[COLORS["spike"]], line_style="dashed")
+        # Names written on the plot next to what they name (a legend box would cover the curve).
+        self.threshold_label = bq.Label(x=[T_MAX], y=[1.0], scales=sc, text=["threshold ϑ"], colors=[COLORS["spike"]],
+                                        align="end", x_offset=-4, y_offset=-6, default_size=13)
+        self.spike_label = bq.Label(x=[0.0], y=[1.0], scales=sc, text=["spike at T"], colors=[COLORS["spike"]],
+                                    align="start", x_offset=9, y_offset=16, default_size=13)
         self.inputs = bq.Scatter(x=[0.0], y=[0.0], scales=sc, marker="triangle-up", colors=[COLORS["input"]],
                                  display_names=True, default_size=120, enable_move=ENABLE_MOVE, restrict_x=True,
                                  update_on_move=True)
         self.spike_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales=sc, colors=[COLORS["spike"]], stroke_width=1)
-        self.spike = bq.Scatter(x=[0.0], y=[1.0], scales=sc, marker="diamond", colors=[COLORS["spike"]], default_size=120,
-                                labels=["output spike at T"], display_legend=True)
+        self.spike = bq.Scatter(x=[0.0], y=[1.0], scales=sc, marker="diamond", colors=[COLORS["spike"]], default_size=120)
         self.selector = bq.interacts.IndexSelector(scale=x_sc, marks=[self.inputs], line_width=1, color="#999999")
         self.figure = bq.Figure(
-            marks=[self.potential, self.threshold, self.inputs, self.spike_line, self.spike], interaction=self.selector,
+            marks=[self.potential, self.threshold, self.threshold_label, self.spike_label, self.inputs, self.spike_line,
+                   self.spike], interaction=self.selector,
             axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
-            fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20}, legend_location="top-right",
+            fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="380px"),
         )
         self.figure.add_class("ttfs-potential-figure")
@@ -202,9 +206,12 @@ class NeuronExplorer(View):
                 self.potential.y = r.potential
                 self.threshold.y = [params.threshold, params.threshold]
                 self.inputs.x, self.inputs.y = np.asarray(times), np.full(len(times), params.e_leak)
-                self.spike.visible = self.spike_line.visible = fired
+                self.spike.visible = self.spike_line.visible = self.spike_label.visible = fired
+                self.threshold_label.y = [params.threshold]
                 if fired:
                     self.spike.x, self.spike.y = [r.spike_time], [params.threshold]
+                    self.spike_label.x, self.spike_label.y = [r.spike_time], [params.threshold]
+                    self.spike_label.text = [f"spike at T = {r.spike_time:.2f}"]
                     self.spike_line.x, self.spike_line.y = [r.spike_time] * 2, [params.e_leak, params.threshold]
             with self.grad_w_bars.hold_sync(), self.grad_t_bars.hold_sync():
                 self.grad_w_bars.y, self.grad_t_bars.y = r.grad_weights, r.grad_times

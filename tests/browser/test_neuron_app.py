@@ -11,6 +11,8 @@ import re
 import pytest
 import torch
 
+from dashboards import SCREENS, on_screen_report
+
 from ttfs_lab import NeuronParams, first_spike_times
 
 N_INPUTS = 4
@@ -25,7 +27,7 @@ SPIKE_TIME = re.compile(r"spike time T = (-?\d+\.\d{3})")
 
 @pytest.fixture(scope="module")
 def neuron(voila_url, open_page, artifacts):
-    rec = open_page(f"{voila_url}/voila/render/neuron.ipynb", wait_for=POTENTIAL_PATH)
+    rec = open_page(f"{voila_url}/voila/render/neuron.ipynb", wait_for=POTENTIAL_PATH, viewport=SCREENS[0])
     rec.page.wait_for_selector(f"{READOUT} b")  # first update() has run
     with open(artifacts / "timings.txt", "a") as f:
         f.write(f"neuron.ipynb first render: {rec.load_seconds:.2f} s\n")
@@ -85,6 +87,14 @@ def wait_for_change(page, selector, old, attr=None):
     page.wait_for_function(js, arg=[selector, old, attr], timeout=UPDATE_TIMEOUT)
     el = page.locator(selector).first
     return el.get_attribute(attr) if attr else el.inner_text()
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_figures_sliders_and_readout_fit_one_screen(neuron, artifacts, size):
+    sliders = [f".ttfs-{kind}{i}" for kind in "tw" for i in range(N_INPUTS)]
+    problems = on_screen_report(neuron.page, [".ttfs-potential-figure", ".ttfs-gradient-figure", ".ttfs-ratio",
+                                              *sliders, READOUT], size, artifacts / f"neuron-{size[0]}x{size[1]}.png")
+    assert problems == {}
 
 
 def test_page_renders_figure_sliders_and_readout(neuron):
