@@ -42,13 +42,24 @@ KEEP = 2  # generations on disk: the latest and the one before (fallback if the 
 _GENERATION = re.compile(r"state-(\d{6,})\.(json|ckpt)$")
 
 
+def _base() -> Path:
+    root = os.environ.get("TTFS_LAB_STATE_DIR")
+    return Path(root).expanduser() if root else Path.home() / ".local" / "share" / "ttfs-lab"
+
+
 def state_dir(app: str = "playground") -> Path:
     """The per-user folder of one dashboard's saves (see module docstring)."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", app) or app.startswith("."):
         raise ValueError(f"app name {app!r}: use letters, digits, '.', '_' or '-'")
-    root = os.environ.get("TTFS_LAB_STATE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".local" / "share" / "ttfs-lab"
-    return base / app
+    return _base() / app
+
+
+def user_file(name) -> Path:
+    """Where a file the user names on a dashboard goes: an absolute path stays, a relative one
+    lands in the user's own ``files`` folder beside the autosaves (never in the dashboard's
+    folder, which every user of a server shares)."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else _base() / "files" / path
 
 
 def explain(error: BaseException) -> str:
