@@ -57,3 +57,13 @@ def test_run_dir_is_shared_and_sticky(tmp_path, monkeypatch):
     monkeypatch.setenv(fair_threads.ENV_RUN_DIR, str(tmp_path / "run"))
     path = fair_threads.run_dir()
     assert path == tmp_path / "run" and (path.stat().st_mode & 0o7777) == 0o1777
+
+
+def test_unusable_run_dir_never_stops_training(tmp_path, monkeypatch):
+    monkeypatch.delenv(fair_threads.ENV_THREADS, raising=False)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    monkeypatch.setenv(fair_threads.ENV_RUN_DIR, str(locked / "run"))
+    monkeypatch.setattr(fair_threads.Path, "mkdir", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
+    with fair_threads.Claim() as claim:
+        assert claim.path is None and claim.threads == fair_threads.cores()

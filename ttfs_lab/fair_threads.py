@@ -87,7 +87,10 @@ def threads_now(folder: Path | None = None) -> int:
         if n < 1:
             raise ValueError(f"{ENV_THREADS} must be a positive integer, got {fixed!r}")
         return n
-    return fair_share(cores(), training_kernels(folder))
+    try:
+        return fair_share(cores(), training_kernels(folder))
+    except OSError:  # the shared folder is unusable: this kernel alone
+        return cores()
 
 
 class Claim:
@@ -102,11 +105,11 @@ class Claim:
         self._previous = None
 
     def __enter__(self) -> "Claim":
-        folder = self.folder or run_dir()
         try:
+            folder = self.folder or run_dir()
             self.path = folder / f"train-{os.getpid()}"
             self.path.touch()
-        except OSError:  # a read-only or foreign folder: train on, just not counted
+        except OSError:  # no such folder and none can be made: train on, just not counted
             self.path = None
         from . import native
 

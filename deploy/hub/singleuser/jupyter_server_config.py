@@ -11,7 +11,11 @@ from pathlib import Path
 c = get_config()  # noqa: F821
 
 voila_json = Path(os.environ["TTFS_LAB_REPO"]) / "apps" / "voila.json"
-for section, values in json.loads(voila_json.read_text()).items():
+settings = json.loads(voila_json.read_text())
+# MathJax: the standalone app's Voila.mathjax_url is a tornado setting of this server (offline).
+c.ServerApp.tornado_settings = {key: settings["Voila"][key] for key in ("mathjax_url", "mathjax_config")
+                                if key in settings.get("Voila", {})}
+for section, values in settings.items():
     if section in ("Voila", "VoilaConfiguration"):  # the standalone app's and Voilà's own
         continue
     for name, value in values.items():

@@ -33,7 +33,7 @@
         if (m) lost(m[1] === "dead" ? "its kernel died" : "its kernel was killed or ran out of memory and was restarted empty");
       });
       ws.addEventListener("close", function (event) {
-        if (!window.ttfsUnloading) lost("the connection to the server closed");
+        if (!window.ttfsUnloading) lost("its kernel stopped or the server went away");
       });
     }
     return ws;
