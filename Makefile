@@ -7,7 +7,7 @@ PORT ?= 8866
 APP ?= playground.ipynb
 # Voilà reads apps/voila.json (offline template, no CDN MathJax); the template itself lives in
 # apps/jupyter/voila/templates/offline and is found through JUPYTER_PATH.
-VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_paths=apps
+VOILA = JUPYTER_PATH=$(CURDIR)/apps/jupyter $(BIN)/voila --Voila.config_file_paths=$(CURDIR)/apps
 # jupyter refuses to run as root unless told; CI and these machines run as root.
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root,)
 # torch's OpenMP workers spin for milliseconds after each parallel op and then hold the core
@@ -46,7 +46,7 @@ app: install serve
 
 serve:
 	@echo "ttfs-lab dashboard: http://127.0.0.1:$(PORT)/voila/render/$(APP)"
-	$(VOILA) apps --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
+	$(VOILA) $(CURDIR)/apps --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
 hub-install: $(HUB_STAMP) $(CHP)
 

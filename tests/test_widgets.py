@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+from traitlets import TraitError
 import torch
 
 from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, kernel, membrane_potential
@@ -248,9 +249,23 @@ def test_membrane_traces_equal_the_kernel_sum():
 def test_membrane_garbage_neurons_show_message(text):
     m = MembraneView(small_state())
     before = m.traces.y.copy()
+    shown = m.neurons.value
     m.neurons.value = text
     assert error_text(m)
     np.testing.assert_array_equal(m.traces.y, before)
+    assert m.neurons.value == shown  # the box shows what is drawn again, not the rejected text
+
+
+def test_views_name_the_classes():
+    state = small_state()
+    m, r = MembraneView(state), RasterView(state)
+    assert m.traces.labels == ["output 0 (yin)", "output 1 (yang)", "output 2 (dot)"]
+    label = int(state.data("test")[2][state.selected])
+    assert f"class {['yin', 'yang', 'dot'][label]}" in m.readout.value and "label" not in m.readout.value
+    assert f"(class {['yin', 'yang', 'dot'][label]})" in r.readout.value
+    assert all(not mark.display_legend for mark in r.figure.marks)  # legend below, not over the spikes
+    assert "hidden 1" in r.legend.value and r.legend in r.children
+    assert m.threshold.labels == ["threshold ϑ"] and m.threshold.display_legend
 
 
 def test_raster_batch_view_counts_every_spike():
@@ -283,8 +298,11 @@ def test_play_runs_in_background_and_finishes():
     panel.runner.min_interval = 0.0
     panel.buttons["play"].click()
     assert state.status == "running" and panel.buttons["play"].disabled
-    panel.controls["hidden"].value = "7"  # architecture is locked while training runs
-    assert "pause" in error_text(panel) and state.hidden == [10]
+    # The architecture is locked while training runs: greyed, the tooltip says why, and a
+    # value set anyway (a script, a stale front end) is refused and the menu snaps back.
+    assert panel.controls["hidden"].disabled and "pause" in panel.controls["hidden"].tooltip
+    panel.controls["hidden"].value = "30"
+    assert "pause" in error_text(panel) and state.hidden == [10] and panel.controls["hidden"].value == "10"
     panel.runner.join(120)
     assert state.status == "done" and panel.runner.error is None
     h = state.history
@@ -294,7 +312,7 @@ def test_play_runs_in_background_and_finishes():
     np.testing.assert_array_equal(np.floor((d.heat.color.ravel() - 1) / 2), out.argmin(1).numpy())
     panel.buttons["play"].click()  # all epochs done
     assert "epochs are done" in error_text(panel)
-    panel.controls["epochs"].value = 3
+    panel.controls["epochs"].value = 5
     panel.buttons["play"].click()
     panel.buttons["pause"].click()
     panel.runner.join(60)
@@ -306,13 +324,50 @@ def test_play_runs_in_background_and_finishes():
 @pytest.mark.parametrize("name, value", [
     ("lr", float("nan")), ("lr", -1.0), ("epochs", 0), ("batch_size", -5), ("hidden", "abc"), ("hidden", "0"),
 ])
-def test_training_garbage_shows_message(name, value):
+def test_training_menus_offer_only_valid_values(name, value):
     state = small_state()
     panel = TrainingPanel(state)
     before = getattr(state, name)
-    panel.controls[name].value = value
-    assert error_text(panel), (name, value)
+    with pytest.raises(TraitError):  # not one of the menu's options
+        panel.controls[name].value = value
     assert getattr(state, name) == before
+
+
+@pytest.mark.parametrize("name, value, want", [
+    ("lr", 0.02, 0.02), ("epochs", 50, 50), ("batch_size", 25, 25), ("hidden", "60, 60", [60, 60]), ("seed", 3, 3),
+])
+def test_training_menus_set_the_state(name, value, want):
+    state = small_state()
+    panel = TrainingPanel(state)
+    panel.controls[name].value = value
+    assert getattr(state, name) == want and not error_text(panel)
+
+
+def test_training_menus_show_a_state_value_they_do_not_list():
+    state = small_state(lr=0.0031, epochs=7)
+    panel = TrainingPanel(state)
+    assert panel.controls["lr"].value == 0.0031 and panel.controls["epochs"].value == 7
+    assert panel.controls["hidden"].value == "10"  # small_state's architecture
+    labels = [label for label, _ in panel.controls["lr"].options]
+    assert labels == sorted(labels, key=float)  # inserted in order
+
+
+def test_reset_returns_to_the_start_network():
+    state = small_state()
+    start = small_state(seed=5).network
+    state.start_from(start)
+    before = [w.clone() for w in start.weights()]
+    panel = TrainingPanel(state)
+    panel.buttons["step"].click()
+    assert any(not torch.equal(a, b) for a, b in zip(before, state.network.weights()))
+    panel.buttons["reset"].click()
+    assert state.history == {} and state.status == "idle"
+    for a, b in zip(before, state.network.weights()):
+        assert torch.equal(a, b)
+    state.seed = 1  # a new architecture or seed: a random network again
+    assert any(not torch.equal(a, b) for a, b in zip(before, state.network.weights()))
+    with pytest.raises(ValueError, match="hidden"):
+        state.start_from(LabState(hidden=[3], train_size=300, test_size=100).network)
 
 
 # ---------------------------------------------------------------- save / restore / export

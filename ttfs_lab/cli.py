@@ -3,16 +3,32 @@
 Outputs are stable (scripts rely on them): ``train --out DIR`` writes DIR/checkpoint.pt and
 DIR/metrics.json; ``evaluate CHECKPOINT`` ends with the line ``test_accuracy=0.9620``;
 ``robustness --out DIR`` writes DIR/robustness.json.
+
+Nothing is lost, nothing is silent:
+- every value is checked while the arguments are parsed (ttfs_lab.arguments), and the
+  destination before any training starts (ttfs_lab.atomic.check_output_folder): a problem is
+  one line on stderr and exit code 2;
+- a run's outputs are committed together (ttfs_lab.atomic.AtomicGroup): after Ctrl-C or an
+  error, DIR holds either the previous checkpoint.pt + metrics.json or the new pair, never a
+  mix, and no temporary file;
+- if saving still fails at the end (the folder became read-only, the disk is full), the
+  trained network and its metrics are saved in a rescue folder (``ttfs-lab-rescue-*`` in the
+  working directory, the home folder or the temporary folder, the first that works), the
+  command says where, and exits with code 1.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from .atomic import atomic_write
+from . import arguments
+from .atomic import AtomicGroup, atomic_write, check_output_folder
+
+TRAIN_OUTPUTS = ("checkpoint.pt", "metrics.json")
 
 DATASET_NAMES = {"yinyang": "yin_yang", "yin_yang": "yin_yang", "mnist": "mnist"}
 
@@ -33,13 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("dataset", choices=sorted(DATASET_NAMES), help="data set")
     train.add_argument("--preset", choices=sorted(PRESETS), default=None,
                        help="named configuration (default: 'paper' for yinyang, 'mnist' for mnist)")
-    train.add_argument("--epochs", type=_positive_int, help="number of epochs")
-    train.add_argument("--batch-size", type=_positive_int, help="mini-batch size")
-    train.add_argument("--lr", type=_positive_float, help="Adam learning rate")
-    train.add_argument("--hidden", type=_positive_int, nargs="+", help="hidden layer sizes, e.g. --hidden 120")
-    train.add_argument("--seed", type=int, help="random seed (weights, shuffling, noise)")
+    train.add_argument("--epochs", type=arguments.positive_count, help="number of epochs")
+    train.add_argument("--batch-size", type=arguments.positive_count, help="mini-batch size")
+    train.add_argument("--lr", type=arguments.learning_rate, help="Adam learning rate, in (0, 1]")
+    train.add_argument("--hidden", type=arguments.layer_size, nargs="+", help="hidden layer sizes, e.g. --hidden 120")
+    train.add_argument("--seed", type=arguments.seed, help="random seed (weights, shuffling, noise), 0 .. 2**63 - 2")
     train.add_argument("--dtype", choices=["float64", "float32"], help="floating point precision")
-    train.add_argument("--noise", type=_nonnegative_float, help="std of Gaussian noise on input times during training (tau_s)")
+    train.add_argument("--noise", type=arguments.input_noise,
+                       help="std of Gaussian noise on input times during training (tau_s), in [0, 10]")
     train.add_argument("--out", type=Path, help="folder for checkpoint.pt and metrics.json")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_hardware_arguments(train)
@@ -71,27 +88,6 @@ def _add_hardware_arguments(parser, adder: str = "add_arguments"):
     getattr(hardware_cli, adder)(parser)
 
 
-def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _nonnegative_float(text):
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def config_from_args(args):
     from .train import preset
 
@@ -111,12 +107,17 @@ def config_from_args(args):
 def cmd_train(args) -> int:
     from .train import Trainer
 
+    if args.out is not None:  # before anything long: a bad destination costs no training
+        check_output_folder(args.out, TRAIN_OUTPUTS, label="--out")
     config = config_from_args(args)
     started = time.perf_counter()
     trainer = Trainer(config, progress=not args.no_progress)
     hardware = _hardware_session(args, trainer)
     trainer.run()
-    test_loss, test_accuracy = hardware.evaluate("test") if hardware else trainer.evaluate("test")
+    if hardware:
+        test_loss, test_accuracy = hardware.evaluate("test", trials=args.trials)
+    else:
+        test_loss, test_accuracy = trainer.evaluate("test")
     metrics = {
         "dataset": config.dataset,
         "test_accuracy": test_accuracy,
@@ -130,13 +131,72 @@ def cmd_train(args) -> int:
     }
     if hardware:
         metrics.update(hardware.metrics())
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        trainer.save(args.out / "checkpoint.pt")
-        _write_json_atomic(args.out / "metrics.json", metrics)
+    status = _save_run(args.out, trainer, metrics) if args.out else 0
     print(f"epochs={trainer.epoch} seconds_total={metrics['seconds_total']:.1f}")
+    if hardware and args.trials > 1:
+        print(f"test runs on the chip: {', '.join(f'{a:.4f}' for a in metrics['test_accuracy_runs'])} "
+              f"(std {metrics['test_accuracy_std']:.4f})")
     print(f"test_accuracy={test_accuracy:.4f}")
-    return 0
+    return status
+
+
+def _write_run(folder: Path, payload: dict, metrics: dict, group: AtomicGroup | None = None):
+    """checkpoint.pt and metrics.json into ``folder``, both or neither."""
+    import torch
+
+    with group if group is not None else AtomicGroup() as group:
+        group.add(folder / "checkpoint.pt", lambda f: torch.save(payload, f))
+        group.add(folder / "metrics.json", lambda f: _dump_json(metrics, f), binary=False)
+
+
+def _save_run(folder: Path, trainer, metrics: dict) -> int:
+    """Save the run's outputs together; on failure save them in a rescue folder and say where.
+    Returns the exit status (0 saved, 1 saved elsewhere or lost)."""
+    from . import checkpoint
+
+    payload = checkpoint.checkpoint_payload(trainer.network, trainer.state_dict())
+    group = AtomicGroup()
+    try:
+        _write_run(folder, payload, metrics, group)
+        return 0
+    except KeyboardInterrupt:
+        # A Ctrl-C while the files are written replaces nothing; one during the final renames
+        # waits for them to finish (ttfs_lab.atomic.deferred_signals).
+        if group.committed:
+            print(f"interrupted after saving: {folder} holds this run's {' and '.join(TRAIN_OUTPUTS)}", file=sys.stderr)
+        else:
+            print(f"interrupted while saving: {folder} was left as it was (no file changed)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:  # the folder changed since the check, the disk is full, ...
+        reason = f"{type(error).__name__}: {error}" if not isinstance(error, OSError) else (error.strerror or str(error))
+        rescue = _rescue(payload, metrics)
+        prog = "python -m ttfs_lab train"
+        if rescue is None:
+            print(f"{prog}: error: could not save to {folder} ({reason}), nor to a rescue folder "
+                  "(working directory, home, temporary folder): the trained network is lost", file=sys.stderr)
+        else:
+            print(f"{prog}: error: could not save to {folder} ({reason}); the trained network and its "
+                  f"metrics are saved in {rescue} instead", file=sys.stderr)
+        return 1
+
+
+def _rescue(payload: dict, metrics: dict) -> Path | None:
+    """Write the outputs into a new ttfs-lab-rescue-* folder at the first place that takes them."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for base in (Path.cwd(), Path.home(), Path(tempfile.gettempdir())):
+        try:
+            folder = Path(tempfile.mkdtemp(prefix=f"ttfs-lab-rescue-{stamp}-", dir=base))
+        except Exception:
+            continue
+        try:
+            _write_run(folder, payload, metrics)
+            return folder
+        except Exception:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+    return None
 
 
 def _hardware_session(args, trainer):
@@ -145,6 +205,8 @@ def _hardware_session(args, trainer):
             from .hardware.cli import load_initial_weights
 
             load_initial_weights(trainer.network, args.init)
+        if getattr(args, "max_silent_output", None) is not None:  # a bumping tolerance: ideal training too
+            trainer.config = trainer.config.replace(max_silent_output=args.max_silent_output)
         return None
     from .hardware.cli import session_from_args
 
@@ -157,7 +219,13 @@ def cmd_evaluate(args) -> int:
     from .data import load
 
     network, state = checkpoint.load(args.checkpoint)
-    dataset = state["config"]["dataset"] if state else ("yin_yang" if network.sizes[0] == 4 else "mnist")
+    if state:
+        dataset = state["config"]["dataset"]
+    else:  # a network without training state: the data set its input width belongs to
+        dataset = {4: "yin_yang", 256: "mnist"}.get(network.sizes[0])
+        if dataset is None:
+            raise ValueError(f"{args.checkpoint} holds a network with {network.sizes[0]} inputs and no training "
+                             "state; evaluate knows Yin-Yang (4 inputs) and 16x16 MNIST (256)")
     times, labels = load(dataset, "test")
     import torch
 
@@ -178,14 +246,30 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _check_hardware_arguments(args):
+    try:
+        from .hardware.cli import check_arguments
+    except ImportError:
+        return
+    check_arguments(args, args.command)
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
 def cmd_robustness(args) -> int:
     from .experiments.robustness import run_from_args
 
     return run_from_args(args)
 
 
+def _dump_json(data, f):
+    json.dump(data, f, indent=2, default=float)
+
+
 def _write_json_atomic(path: Path, data: dict):
-    atomic_write(path, lambda f: json.dump(data, f, indent=2, default=float), binary=False)
+    atomic_write(path, lambda f: _dump_json(data, f), binary=False)
 
 
 def main(argv=None) -> int:
@@ -193,10 +277,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     commands = {"train": cmd_train, "evaluate": cmd_evaluate, "robustness": cmd_robustness}
     try:
+        if args.command in ("train", "evaluate"):
+            _check_hardware_arguments(args)
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"{parser.prog} {args.command}: error: out of memory (try a smaller network or batch)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -12,6 +12,7 @@ from torch import nn
 
 from .params import NeuronParams
 from .spike_times import first_spike_times
+from .validation import InputTypeError, real_number, real_tensor, whole_number
 
 # Weight initialisation of the paper (mean, std) for hidden layers and for the output layer.
 HIDDEN_INIT = (1.5, 0.8)
@@ -41,10 +42,13 @@ class TTFSLayer(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
+        n_in, n_out = whole_number(n_in, "n_in"), whole_number(n_out, "n_out")
         if n_in < 1 or n_out < 1:
             raise ValueError(f"a layer needs at least one input and one output, got {n_in} -> {n_out}")
+        if not isinstance(params, NeuronParams):
+            raise InputTypeError(f"params must be a NeuronParams, got {type(params).__name__}")
         self.params = params
-        self.bias_time = float(bias_time)
+        self.bias_time = real_number(bias_time, "bias_time")
         mean, std = init
         weight = torch.randn(n_in + 1, n_out, dtype=dtype, generator=generator) * std + mean
         self.weight = nn.Parameter(weight)
@@ -58,6 +62,7 @@ class TTFSLayer(nn.Module):
         return self.weight.shape[1]
 
     def forward(self, input_times: torch.Tensor) -> torch.Tensor:
+        input_times = real_tensor(input_times, "input_times", dtype=self.weight.dtype)
         if input_times.dim() != 2 or input_times.shape[1] != self.n_in:
             raise ValueError(
                 f"layer expects input times of shape [batch, {self.n_in}], got {tuple(input_times.shape)}"
@@ -90,7 +95,10 @@ class TTFSNetwork(nn.Module):
         init: Sequence[tuple[float, float]] | None = None,
     ):
         super().__init__()
-        sizes = tuple(int(s) for s in sizes)
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise InputTypeError(f"sizes must be a sequence of layer sizes such as (4, 120, 3), got {sizes!r}")
+        # 120.0 is fine, 2.7 is an error (int() would silently make it 2)
+        sizes = tuple(whole_number(s, f"sizes[{i}]") for i, s in enumerate(sizes))
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
         if dtype not in (torch.float32, torch.float64):
@@ -107,7 +115,7 @@ class TTFSNetwork(nn.Module):
             for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]))
         )
         self.params = params
-        self.bias_time = float(bias_time)
+        self.bias_time = self.layers[0].bias_time
 
     @classmethod
     def from_weights(
@@ -118,7 +126,9 @@ class TTFSNetwork(nn.Module):
         dtype: torch.dtype = torch.float64,
     ) -> "TTFSNetwork":
         """Network with given weight matrices, each [n_in + 1, n_out] with the bias row last."""
-        mats = [torch.as_tensor(w, dtype=dtype).clone() for w in weights]
+        if isinstance(weights, (str, bytes, torch.Tensor)) or not hasattr(weights, "__iter__"):
+            raise InputTypeError("from_weights needs a list of weight matrices [n_in + 1, n_out]")
+        mats = [real_tensor(w, f"weight matrix {i}", dtype=dtype).clone() for i, w in enumerate(weights)]
         if not mats:
             raise ValueError("from_weights needs at least one weight matrix")
         for i, w in enumerate(mats):
@@ -152,7 +162,7 @@ class TTFSNetwork(nn.Module):
 
     def spike_times(self, input_times) -> list[torch.Tensor]:
         """[input, hidden_1, ..., output] spike times, each [B, n] (for raster plots)."""
-        x = torch.as_tensor(input_times, dtype=self.dtype)
+        x = real_tensor(input_times, "input_times", dtype=self.dtype)
         times = [x]
         for layer in self.layers:
             times.append(layer(times[-1]))

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .validation import real_number
+
 # Two time constants closer than this (relatively) are treated as equal; the
 # general kernel formula divides by (tau_m - tau_s) and loses all precision there.
 _SAME_TAU_RTOL = 1e-9
@@ -44,12 +46,8 @@ class NeuronParams:
 
     def __post_init__(self):
         for name in ("tau_m", "tau_s", "g_leak", "e_leak", "threshold"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"NeuronParams.{name} must be a real number, got {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"NeuronParams.{name} must be finite, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            # any real number (numpy scalars and 0-d tensors too); str/None/complex: InputTypeError
+            object.__setattr__(self, name, real_number(getattr(self, name), f"NeuronParams.{name}"))
         for name in ("tau_m", "tau_s", "g_leak"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"NeuronParams.{name} must be positive, got {getattr(self, name)!r}")
@@ -57,6 +55,14 @@ class NeuronParams:
             raise ValueError(
                 f"NeuronParams.threshold must lie above e_leak={self.e_leak!r}, got {self.threshold!r}"
             )
+        # Derived quantities the solvers divide by or exponentiate must be finite too.
+        derived = {"g_leak * (threshold - e_leak)": self.c, "1 / tau_m": 1.0 / self.tau_m,
+                   "1 / tau_s": 1.0 / self.tau_s, "1/tau_s - 1/tau_m": 1.0 / self.tau_s - 1.0 / self.tau_m}
+        for what, value in derived.items():
+            if not (math.isfinite(value) and (value > 0 or what == "1/tau_s - 1/tau_m")):
+                raise ValueError(f"NeuronParams: {what} = {value!r} is out of range (tau_m={self.tau_m!r}, "
+                                 f"tau_s={self.tau_s!r}, g_leak={self.g_leak!r}, e_leak={self.e_leak!r}, "
+                                 f"threshold={self.threshold!r})")
 
     @property
     def c(self) -> float:

@@ -35,7 +35,7 @@ from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
 from .prefix_sums import PerNeuron, basis, max_exponent, stationary_point, summed_input, summed_input_slope
 from .solvers import solve_bracketed, solve_double, solve_equal
-from .validation import check_layer_inputs
+from .validation import check_layer_inputs, overflow_span_limit, span_message
 
 # Elements of a [chunk, N, M] intermediate: a few MB per tensor, so that the ~30 elementwise
 # passes over them run from cache (2.3x faster than 1 << 21 for a 257 -> 246 layer).
@@ -94,7 +94,7 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
     if native.applies(input_times, weights, times, slope, grad_times):
         return native.backward(
             input_times, weights, times, slope, grad_times, params, _MIN_SLOPE,
-            need_times, need_weights, native.span_limit(weights.dtype, params),
+            need_times, need_weights, _span_limit(weights, params),
         )
     spiking = torch.isfinite(times)
     # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
@@ -155,11 +155,12 @@ def per_neuron_spike_times(input_times, weights, tau_m, tau_s, c) -> torch.Tenso
     for name, value in (("tau_m", tau_m), ("tau_s", tau_s), ("c", c)):
         if not (torch.isfinite(value).all() and (value > 0).all()):
             raise ValueError(f"{name} must be finite and positive for every neuron")
-    limit = max_exponent(dtype) * float(torch.minimum(tau_m, tau_s).min()) if n_out else math.inf
+    tau_min = float(torch.minimum(tau_m, tau_s).min()) if n_out else math.inf
+    limit = min(max_exponent(dtype) * tau_min, overflow_span_limit(weights, tau_min)) if n_out else math.inf
     if native.applies(input_times, weights):
         times, span = native.forward_per_neuron(input_times, weights, tau_m, tau_s, c, limit)
         if span > limit:
-            raise ValueError(_span_message(span, dtype, limit))
+            raise ValueError(span_message(span, dtype, limit))
         return times
     return _per_neuron_torch(input_times, weights, PerNeuron(tau_m, tau_s), c, limit)[0]
 
@@ -169,6 +170,8 @@ def _per_neuron_torch(input_times, weights, params: PerNeuron, c, span_limit):
     """The torch path of per_neuron_spike_times: times and slopes [B, M] (c [B, M])."""
     times = torch.full(c.shape, math.inf, dtype=weights.dtype)
     slopes = torch.zeros_like(times)
+    if input_times.shape[1] == 0:  # no inputs: every neuron stays silent (as native)
+        return times, slopes
     for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
         times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params, c[rows], span_limit)
     return times, slopes
@@ -177,19 +180,28 @@ def _per_neuron_torch(input_times, weights, params: PerNeuron, c, span_limit):
 def spike_times_and_slopes(input_times, weights, params: NeuronParams):
     """Spike times [B, M] and the slope u'(T) of the summed input there (no autograd)."""
     if native.applies(input_times, weights):
-        limit = native.span_limit(weights.dtype, params)
+        limit = _span_limit(weights, params)
         times, slopes, span = native.forward(input_times, weights, params, limit)
         if span > limit:
-            raise ValueError(_span_message(span, weights.dtype, limit))
+            raise ValueError(span_message(span, weights.dtype, limit))
         return times, slopes
     n_batch, n_in = input_times.shape
     times = torch.full((n_batch, weights.shape[1]), float("inf"), dtype=weights.dtype)
     slopes = torch.zeros_like(times)
+    if n_in == 0 or times.numel() == 0:  # no inputs: every neuron stays silent (as native)
+        return times, slopes
+    limit = _span_limit(weights, params)
     with torch.no_grad():
         for rows in _batch_chunks(n_batch, n_in, weights.shape[1]):
-            times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params, params.c,
-                                                     native.span_limit(weights.dtype, params))
+            times[rows], slopes[rows] = _solve_chunk(input_times[rows], weights, params, params.c, limit)
     return times, slopes
+
+
+def _span_limit(weights, params: NeuronParams) -> float:
+    """The span limit both backends enforce: the exponentials' own (native.span_limit) and the
+    one these weights leave (ttfs_lab.validation.overflow_span_limit)."""
+    tau_min = min(params.tau_m, params.tau_s)
+    return min(native.span_limit(weights.dtype, params), overflow_span_limit(weights, tau_min))
 
 
 def _batch_chunks(n_batch, n_in, n_out):
@@ -205,7 +217,7 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     rel = sorted_times - origin  # +inf stays +inf
     span = float(torch.where(finite, rel, torch.zeros_like(rel)).max()) if rel.numel() else 0.0
     if span > span_limit:
-        raise ValueError(_span_message(span, rel.dtype, span_limit))
+        raise ValueError(span_message(span, rel.dtype, span_limit))
 
     p_terms, q_terms = basis(rel, params)  # [B, N], or [B, N, M] per neuron
     if p_terms.dim() == 2:
@@ -255,11 +267,3 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     slope = summed_input_slope(p_k, q_k, t, params)
     inf = torch.full_like(t, float("inf"))
     return torch.where(fires, t + origin, inf), torch.where(fires, slope, torch.zeros_like(slope))
-
-
-def _span_message(span, dtype, limit):
-    return (
-        f"input spike times of one sample span {span:.4g} time units; "
-        f"{dtype} supports at most {limit:.4g} (exponentials would overflow). "
-        "Use float64 or shorter input windows."
-    )

@@ -45,7 +45,7 @@ class ChipView(View):
             marks=[self.synapses], title="synapse array (6-bit weights; red excitatory, blue inhibitory)",
             axes=[bq.Axis(scale=x_sc, label="neuron circuit (those in use)"),
                   bq.Axis(scale=y_sc, side="left", label="synapse row"),
-                  bq.ColorAxis(scale=color, side="right", label="weight", tick_format="d")],
+                  bq.ColorAxis(scale=color, side="right", label="6-bit weight", tick_values=[-63, -32, 0, 32, 63], tick_format="d")],
             padding_x=0, padding_y=0, fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 110},
             layout=widgets.Layout(width="760px", height="360px"),
         )
@@ -90,8 +90,12 @@ class ChipView(View):
         r = self.report
         layers = ", ".join(f"layer {i + 1}: {m.n_neurons} × {m.circuits_per_neuron}" for i, m in enumerate(mapping.layers))
         latency = "no output spike" if np.isnan(r.latency_us) else f"first output spike after {r.latency_us:.1f} µs"
-        where = ("running on the emulated chip" if in_use else
-                 "the lab runs the ideal model: this is how the network would be mapped")
+        if in_use:
+            where = "running on the emulated chip"
+        elif self.state.substrate is None:
+            where = "the lab runs the ideal model: this is how the network would be mapped"
+        else:
+            where = "the lab runs its distortions without the chip: this is how the network would be mapped"
         self.readout.value = (
             f"neuron circuits in use: <b>{mapping.circuits} / {NEURON_CIRCUITS}</b> ({layers}) · "
             f"per sample: {r.hardware_time_us:.0f} µs hardware time, {r.energy_uj:.2f} µJ (estimates), {latency}"

@@ -24,18 +24,26 @@ from .runner import TrainingRunner
 from .view import View
 
 QUICK_SAMPLES = 100  # the first estimate after a change (emulating analog neurons is slow)
-# name -> (label, slider min, max, step, default strength when switched on)
+# name -> (label, slider min, max, step, default strength when switched on, what the strength is)
 KNOBS = {
-    "weight_quantization": ("weight step", 0.0, 0.2, 0.001, 1 / 30),
-    "weight_clipping": ("weight limit", 0.2, 5.0, 0.05, 2.1),
-    "threshold_mismatch": ("threshold mismatch", 0.0, 0.5, 0.005, 0.08),
-    "time_constant_mismatch": ("τ mismatch", 0.0, 0.3, 0.005, 0.03),
-    "dead_neurons": ("dead neurons", 0.0, 0.5, 0.01, 0.05),
-    "threshold_noise": ("threshold noise", 0.0, 0.3, 0.005, 0.04),
-    "output_jitter": ("output jitter", 0.0, 0.2, 0.005, 0.01),
-    "input_noise": ("input noise", 0.0, 0.5, 0.01, 0.1),
-    "spike_loss": ("spike loss", 0.0, 0.3, 0.005, 0.01),
+    "weight_quantization": ("weight step", 0.0, 0.2, 0.001, 1 / 30,
+                            "weights rounded to multiples of this step (weight units; the chip's 6 bits: 1/30)"),
+    "weight_clipping": ("weight limit", 0.2, 5.0, 0.05, 2.1, "weights clipped to ± this value (weight units)"),
+    "threshold_mismatch": ("threshold ±", 0.0, 0.5, 0.005, 0.08,
+                           "fixed per neuron: threshold × (1 + s·z), z ~ N(0, 1); 0.08 = 8 % spread"),
+    "time_constant_mismatch": ("τ ±", 0.0, 0.3, 0.005, 0.03,
+                               "fixed per neuron: τm, τs × (1 + s·z); 0.03 = 3 % spread"),
+    "dead_neurons": ("dead neurons", 0.0, 0.5, 0.01, 0.05, "fraction of neurons that never spike (0.05 = 5 %)"),
+    "threshold_noise": ("threshold noise", 0.0, 0.3, 0.005, 0.04,
+                        "redrawn every sample: threshold × (1 + s·z); 0.04 = 4 %"),
+    "output_jitter": ("output jitter", 0.0, 0.2, 0.005, 0.01, "every spike moved by s·z, in units of τs"),
+    "input_noise": ("input noise", 0.0, 0.5, 0.01, 0.1, "input spike times moved by s·z, in units of τs"),
+    "spike_loss": ("spike loss", 0.0, 0.3, 0.005, 0.01, "probability that a spike is lost on its way"),
 }
+# Shown next to the sliders: the unit of the strength.
+UNITS = {"weight_quantization": "w", "weight_clipping": "w", "threshold_mismatch": "", "time_constant_mismatch": "",
+         "dead_neurons": "", "threshold_noise": "", "output_jitter": "τs", "input_noise": "τs", "spike_loss": "p"}
+CHIP_MAPS_WEIGHTS = "the emulated chip stores weights itself (6 bits, step 1/30, ±2.1): switch it off to set this"
 assert set(KNOBS) == set(DISTORTIONS), "a distortion without a knob (or the reverse)"
 
 
@@ -47,20 +55,31 @@ class HardwarePanel(View):
         self.runner = runner if runner is not None else TrainingRunner.for_state(self.state)
         self._syncing = False
         self.preset = self.add_control("hw_preset", widgets.Dropdown(
-            options=[(p.name, key) for key, p in PROFILES.items()] + [("custom", "custom")], description="preset"))
+            options=[(p.name, key) for key, p in PROFILES.items()] + [("custom", "custom")], description="preset",
+            tooltip="a set of distortions; editing a switch below makes it 'custom'",
+            layout=widgets.Layout(width="300px")))
         self.emulated = self.add_control("hw_emulated", widgets.ToggleButton(
-            description="emulated BrainScaleS-2", icon="microchip", layout=widgets.Layout(width="220px")))
-        self.chip_id = self.add_control("hw_chip", widgets.BoundedIntText(min=0, max=10_000, description="chip id",
-                                                                          layout=widgets.Layout(width="160px")))
-        self.in_the_loop = self.add_control("hw_in_the_loop", widgets.Checkbox(description="train in the loop", indent=False))
+            description="emulated BrainScaleS-2: off", icon="microchip", layout=widgets.Layout(width="215px"),
+            tooltip="run the network on an emulated BrainScaleS-2 chip (6-bit weights, resources, time, energy)"))
+        self.chip_id = self.add_control("hw_chip", widgets.BoundedIntText(
+            min=0, max=10_000, description="chip", tooltip="which chip: each has its own fixed-pattern deviations",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="85px")))
+        self.in_the_loop = self.add_control("hw_in_the_loop", widgets.Checkbox(
+            description="train in the loop", indent=False, layout=widgets.Layout(width="140px"),
+            tooltip="training runs the forward pass on this hardware (the gradients come from the model)"))
         self.train_button = self.add_control("hw_train", widgets.Button(
-            description="continue training in the loop", icon="play", layout=widgets.Layout(width="240px")))
+            description="train in the loop", icon="play", layout=widgets.Layout(width="160px"),
+            tooltip="continue training with the hardware in the loop (pause it with the training controls)"))
         self.switches, self.strengths, rows = {}, {}, []
-        for name, (label, lo, hi, step, default) in KNOBS.items():
-            self.switches[name] = widgets.Checkbox(description=label, indent=False, layout=widgets.Layout(width="170px"))
+        for name, (label, lo, hi, step, default, meaning) in KNOBS.items():
+            self.switches[name] = widgets.Checkbox(description=label, indent=False, tooltip=meaning,
+                                                   layout=widgets.Layout(width="125px"))
             self.strengths[name] = widgets.FloatSlider(value=default, min=lo, max=hi, step=step, readout_format=".3f",
-                                                       continuous_update=False, layout=widgets.Layout(width="300px"))
-            rows.append(self.add_control(f"hw_{name}", widgets.HBox([self.switches[name], self.strengths[name]])))
+                                                       continuous_update=False, tooltip=meaning,
+                                                       layout=widgets.Layout(width="150px"))
+            unit = widgets.HTML(f'<span style="color:#666">{UNITS[name]}</span>', layout=widgets.Layout(width="22px"))
+            rows.append(self.add_control(f"hw_{name}", widgets.HBox([self.switches[name], self.strengths[name], unit],
+                                                                   layout=widgets.Layout(height="28px"))))
         self.readout = widgets.HTML()
         self.readout.add_class("ttfs-hw-readout")
         self.accuracy = {"ideal": float("nan"), "hardware": float("nan")}
@@ -77,12 +96,11 @@ class HardwarePanel(View):
         self._lock = threading.Lock()
         self._thread = None
         self._again = False
-        self.children = [
-            widgets.HBox([self.preset, self.emulated, self.chip_id]),
-            widgets.VBox(rows),
-            widgets.HBox([self.in_the_loop, self.train_button]),
-            self.readout, self.status,
-        ]
+        self.header = widgets.VBox([self.preset, widgets.HBox([self.emulated, self.chip_id])])
+        self.switch_rows = widgets.VBox(rows)
+        self.loop_row = widgets.HBox([self.in_the_loop, self.train_button])
+        self.children = [self.header, self.switch_rows, self.loop_row, self.readout, self.status]
+        self.state.observe(self.guard(self._on_status), names="status")
         self._from_state()
         self.request_accuracy()
 
@@ -125,16 +143,28 @@ class HardwarePanel(View):
             self.emulated.value = s["emulated"]
             self.chip_id.value = s["chip_id"]
             self.in_the_loop.value = s["in_the_loop"]
-            for name in KNOBS:
-                self.switches[name].value = name in s["distortions"]
-                if name in s["distortions"]:
+            self.emulated.description = f"emulated BrainScaleS-2: {'on' if s['emulated'] else 'off'}"
+            self.emulated.button_style = "success" if s["emulated"] else ""
+            for name, (label, *_, meaning) in KNOBS.items():
+                on = name in s["distortions"]
+                self.switches[name].value = on
+                if on:
                     self.strengths[name].value = s["distortions"][name]
-                self.strengths[name].disabled = name not in s["distortions"]
+                self.strengths[name].disabled = not on
+                self.strengths[name].tooltip = meaning if on else f"switch on '{label}' to set its strength"
             # The emulated chip maps weights itself (6 bits, step 1/30): these two do not apply.
             for name in ("weight_quantization", "weight_clipping"):
                 self.switches[name].disabled = s["emulated"]
+                self.switches[name].tooltip = CHIP_MAPS_WEIGHTS if s["emulated"] else KNOBS[name][-1]
+                if s["emulated"]:
+                    self.strengths[name].disabled = True
+                    self.strengths[name].tooltip = CHIP_MAPS_WEIGHTS
         finally:
             self._syncing = False
+
+    def _on_status(self, change):
+        if change["new"] == "idle":  # reset: messages about the old training no longer apply
+            self.clear_message()
 
     def _on_substrate(self, change):
         self.request_accuracy()

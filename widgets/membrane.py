@@ -14,11 +14,21 @@ import numpy as np
 
 from ttfs_lab.probe import layer_potentials
 
+from .decision_map import CLASS_NAMES
 from .view import View, one_thread
 
 T_MAX = 5.0
 GRID = np.linspace(0.0, T_MAX, 401)
 PALETTE = bq.CATEGORY10
+
+
+def class_name(label: int) -> str:
+    """0, 1, 2 -> yin, yang, dot (the Yin-Yang classes; the output neuron k stands for class k)."""
+    return CLASS_NAMES[label] if 0 <= label < len(CLASS_NAMES) else str(label)
+
+
+def neuron_name(output: bool, i: int) -> str:
+    return f"output {i} ({class_name(i)})" if output else f"hidden {i}"
 
 
 def parse_indices(text: str) -> list[int]:
@@ -52,9 +62,10 @@ class MembraneView(View):
         sc = {"x": x_sc, "y": y_sc}
         self.traces = bq.Lines(x=GRID, y=np.zeros((1, len(GRID))), scales=sc, colors=PALETTE, stroke_width=2,
                                display_legend=True, labels=["0"])
-        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=["#d62728"], line_style="dashed")
+        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=["#d62728"], line_style="dashed",
+                                  labels=["threshold ϑ"], display_legend=True)
         self.spikes = bq.Scatter(x=[], y=[], scales=sc, marker="diamond", colors=PALETTE, default_size=90,
-                                 stroke="black", stroke_width=0.5)
+                                 stroke="black", stroke_width=0.5, labels=["spike (u reaches ϑ)"], display_legend=True)
         self.figure = bq.Figure(
             marks=[self.traces, self.threshold, self.spikes], title="membrane potentials",
             axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
@@ -92,7 +103,12 @@ class MembraneView(View):
             self.redraw()
 
     def _on_neurons(self, change):
-        self.redraw()
+        try:
+            self.redraw()
+        except ValueError:
+            self.neurons.value = change["old"]  # a rejected value: back to what is drawn
+            raise
+
 
     def _on_network(self, change):
         if change["old"] is None or change["old"].sizes != change["new"].sizes:
@@ -111,13 +127,13 @@ class MembraneView(View):
         fired = np.isfinite(spikes)
         with self.traces.hold_sync(), self.spikes.hold_sync(), self.threshold.hold_sync():
             self.traces.y = potentials.T
-            self.traces.labels = [f"{'output' if layer == len(network.layers) else 'hidden'} {i}" for i in neurons]
+            self.traces.labels = [neuron_name(layer == len(network.layers), i) for i in neurons]
             self.threshold.y = [params.threshold] * 2
             self.spikes.x = spikes[fired]
             self.spikes.y = np.full(int(fired.sum()), params.threshold)
             self.spikes.colors = [PALETTE[i] for i in np.flatnonzero(fired)]
         silent = [n for n, f in zip(neurons, fired) if not f]
-        text = f"sample {self.state.selected} ({self.state.split}), label {label}"
+        text = f"sample {self.state.selected} ({self.state.split}), class {class_name(label)}"
         if silent:
             text += f" · silent: {', '.join(map(str, silent))}"
         self.readout.value = text

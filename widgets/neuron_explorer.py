@@ -73,17 +73,19 @@ class NeuronExplorer(View):
         x_sc, y_sc = bq.LinearScale(min=0.0, max=T_MAX), bq.LinearScale()
         sc = {"x": x_sc, "y": y_sc}
         self.potential = bq.Lines(x=GRID, y=np.zeros_like(GRID), scales=sc, colors=[COLORS["potential"]], stroke_width=2.5)
-        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=[COLORS["spike"]], line_style="dashed")
+        self.threshold = bq.Lines(x=[0.0, T_MAX], y=[1.0, 1.0], scales=sc, colors=[COLORS["spike"]], line_style="dashed",
+                                  labels=["threshold ϑ"], display_legend=True)
         self.inputs = bq.Scatter(x=[0.0], y=[0.0], scales=sc, marker="triangle-up", colors=[COLORS["input"]],
                                  display_names=True, default_size=120, enable_move=ENABLE_MOVE, restrict_x=True,
                                  update_on_move=True)
         self.spike_line = bq.Lines(x=[0.0, 0.0], y=[0.0, 1.0], scales=sc, colors=[COLORS["spike"]], stroke_width=1)
-        self.spike = bq.Scatter(x=[0.0], y=[1.0], scales=sc, marker="diamond", colors=[COLORS["spike"]], default_size=120)
+        self.spike = bq.Scatter(x=[0.0], y=[1.0], scales=sc, marker="diamond", colors=[COLORS["spike"]], default_size=120,
+                                labels=["output spike at T"], display_legend=True)
         self.selector = bq.interacts.IndexSelector(scale=x_sc, marks=[self.inputs], line_width=1, color="#999999")
         self.figure = bq.Figure(
             marks=[self.potential, self.threshold, self.inputs, self.spike_line, self.spike], interaction=self.selector,
             axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
-            fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20},
+            fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20}, legend_location="top-right",
             layout=widgets.Layout(width="560px", height="380px"),
         )
         self.figure.add_class("ttfs-potential-figure")

@@ -12,6 +12,8 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from .decision_map import CLASS_NAMES
+from .membrane import class_name
 from .view import View, one_thread
 
 try:  # WebGL marks for thousands of points (optional dependency bqplot-gl)
@@ -62,7 +64,7 @@ class RasterView(View):
             marks=[], title="spikes of the selected sample",
             axes=[bq.Axis(scale=x_sc, label="time t / τs"),
                   bq.Axis(scale=y_sc, side="left", label="neuron (inputs at the bottom)")],
-            legend_location="top-left", fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
+            fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="340px"),
         )
         self._scales = {"x": x_sc, "y": y_sc}
@@ -74,7 +76,7 @@ class RasterView(View):
                                scales={"x": bx, "y": by, "color": bq.ColorScale(colors=CLASS_COLORS, min=0, max=2)},
                                default_size=4, stroke=None)
         self.batch_figure = bq.Figure(
-            marks=[self.batch], title=f"spikes of the first {batch_size} samples (colour = label)",
+            marks=[self.batch], title=f"spikes of the first {batch_size} samples (colour = class)",
             axes=[bq.Axis(scale=bx, label="time t / τs"), bq.Axis(scale=by, side="left", label="neuron")],
             fig_margin={"top": 40, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="340px"),
@@ -83,6 +85,10 @@ class RasterView(View):
         self.figures["batch_raster"] = self.batch_figure
         self.show_batch = self.add_control("batch", widgets.Checkbox(value=False, description="batch view", indent=False))
         self.readout = widgets.HTML()
+        self.legend = widgets.HTML()
+        self.legend.add_class("ttfs-raster-legend")
+        batch_legend = " ".join(f'<span style="color:{c}">●</span> {n}' for c, n in zip(CLASS_COLORS, CLASS_NAMES))
+        self.batch_legend = widgets.HTML(f"colour = the sample's class: {batch_legend}")
 
         self.show_batch.observe(self.guard(self._on_show_batch), names="value")
         self.state.observe(self.guard(self._on_network), names="network")
@@ -97,10 +103,15 @@ class RasterView(View):
         names = ["input"] + [f"hidden {i}" for i in range(1, len(sizes) - 1)] + ["output"]
         self.layer_marks = [
             bq.Scatter(x=[], y=[], scales=self._scales, colors=[LAYER_COLORS[i % len(LAYER_COLORS)]],
-                       default_size=16 if 0 < i < len(sizes) - 1 else 40, labels=[name], display_legend=True)
+                       default_size=16 if 0 < i < len(sizes) - 1 else 40, labels=[name], display_legend=False)
             for i, name in enumerate(names)
         ]
         self.figure.marks = self.layer_marks
+        # The legend sits under the figure (a bqplot legend inside the plot covers spikes).
+        self.legend.value = " ".join(
+            f'<span style="color:{LAYER_COLORS[i % len(LAYER_COLORS)]}">●</span> {name}' for i, name in enumerate(names)
+        ) + " &nbsp; rows: inputs at the bottom, outputs on top (" + ", ".join(
+            f"{k} = {n}" for k, n in enumerate(CLASS_NAMES)) + ")"
 
     def _on_network(self, change):
         if change["old"] is None or change["old"].sizes != change["new"].sizes:
@@ -114,7 +125,9 @@ class RasterView(View):
         self.children = self._children()
 
     def _children(self):
-        figures = [self.figure, self.batch_figure] if self.show_batch.value else [self.figure]
+        figures = [self.figure, self.legend]
+        if self.show_batch.value:
+            figures += [self.batch_figure, self.batch_legend]
         return [*figures, self.show_batch, self.readout, self.status]
 
     def redraw(self, change=None):
@@ -127,7 +140,7 @@ class RasterView(View):
                 mark.x, mark.y = t, rows
         n_spikes = sum(len(t) for t, _ in points)
         n_neurons = sum(lt.shape[1] for lt in layer_times)
-        self.readout.value = f"sample {self.state.selected} (label {label}): {n_spikes} of {n_neurons} neurons spiked"
+        self.readout.value = f"sample {self.state.selected} (class {class_name(label)}): {n_spikes} of {n_neurons} neurons spiked"
         if self.show_batch.value:
             self.redraw_batch()
         self.clear_message()

@@ -88,6 +88,7 @@ class LabState(HasTraits):
         self._quiet = False  # set while restore() applies settings one by one
         self._next_substrate = None
         self._runner = None  # widgets.runner.TrainingRunner.for_state
+        self._start = None  # (network, weights) of start_from(): what reset() returns to
         super().__init__(**kwargs)
         if self.network is None:
             self.network = self.new_network()
@@ -151,15 +152,36 @@ class LabState(HasTraits):
         """Call after changing the network's weights in place: views redraw."""
         self.weights_version += 1
 
+    def start_from(self, network: TTFSNetwork):
+        """Make ``network`` (e.g. a pre-trained one) this lab's network and the one reset()
+        returns to, for as long as the architecture settings stay as they are."""
+        if tuple(network.sizes) != self.sizes:
+            raise ValueError(f"the start network is {network.sizes}, the settings say {self.sizes}: "
+                             f"set hidden={list(network.sizes[1:-1])} first")
+        with self.lock:
+            self._start = (network, [w.detach().clone() for w in network.weights()])
+            self.network = network
+            self.trainer = None
+            self.weights_changed()
+
+    def start_network(self) -> TTFSNetwork:
+        """What reset() builds: a copy of the start_from() network, else a fresh random one."""
+        if self._start is None:
+            return self.new_network()
+        net, weights = self._start
+        return TTFSNetwork.from_weights([w.clone() for w in weights], params=self.params,
+                                        bias_time=net.bias_time, dtype=net.dtype)
+
     def reset(self):
-        """A fresh network from the current settings; forgets trainer and history."""
+        """Back to the start network (start_from(), else a fresh one from the settings);
+        forgets trainer and history."""
         if self.status == "running":
             raise ValueError("pause training before resetting the network")
         with self.lock:
             self.trainer = None
             self.history = {}
             self.status = "idle"
-            self.network = self.new_network()
+            self.network = self.start_network()
             self.weights_changed()
 
     @validate("lr")
@@ -239,6 +261,7 @@ class LabState(HasTraits):
     @observe(*_ARCHITECTURE)
     def _architecture_changed(self, change):
         if self.network is not None and not self._quiet:
+            self._start = None  # a new architecture or seed: a new random network
             self.reset()
 
     @observe("tau_ratio")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -31,11 +32,13 @@ SERVER_START_TIMEOUT = 120  # s; a cold start on a loaded 2-core machine takes ~
 PAGE_RENDER_TIMEOUT = 120_000  # ms; the kernel imports torch before the first widget shows
 
 
-def voila_command(port):
-    """The same server `make serve` starts: apps/voila.json plus the offline template."""
+def voila_command(port, target="apps", extra_args=()):
+    """The same server `make serve` starts: apps/voila.json plus the offline template.
+    ``target`` apps/ (every dashboard) or one notebook; ``extra_args`` override settings.
+    Paths are absolute: Voilà 0.5.8 hands a relative root to jupyter_core, which refuses it."""
     voila = Path(sys.executable).with_name("voila")
-    return [str(voila), "--Voila.config_file_paths=apps", "apps", "--no-browser",
-            f"--port={port}", "--Voila.ip=127.0.0.1"]
+    return [str(voila), f"--Voila.config_file_paths={ROOT / 'apps'}", str(ROOT / target), "--no-browser",
+            f"--port={port}", "--Voila.ip=127.0.0.1", *extra_args]
 
 
 def free_port():
@@ -51,48 +54,100 @@ def artifacts():
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def voila_url(artifacts):
-    """Base URL of a Voilà server on a free port; the server is killed after the session."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
-    port = free_port()
-    env = dict(os.environ, JUPYTER_PATH=str(ROOT / "apps" / "jupyter"))
-    log = open(artifacts / "voila.log", "w")
-    # Own process group, so the signals below reach Voilà only and not pytest. Kernels run in
-    # sessions of their own; Voilà's SIGTERM handler shuts them down before it exits.
-    proc = subprocess.Popen(voila_command(port), cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
+def _children(pid):
+    """Direct child processes of ``pid`` and their command lines (from /proc)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if ppid == pid:
+                out[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue  # the process ended while we looked
+    return out
+
+
+class VoilaServer:
+    """A Voilà server on a free port, in its own process group, logging to a file."""
+
+    def __init__(self, log_path, target="apps", extra_args=()):
+        if not CHROMIUM.exists():
+            pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        env = dict(os.environ, JUPYTER_PATH=str(ROOT / "apps" / "jupyter"))
+        self._log = open(self.log_path, "w")
+        # Own process group, so the signals below reach Voilà only and not pytest. Kernels run in
+        # sessions of their own; Voilà's SIGTERM handler shuts them down before it exits.
+        self.proc = subprocess.Popen(voila_command(self.port, target, extra_args), cwd=ROOT, env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self._wait_until_up()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_up(self):
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"voila exited with {proc.returncode}; see {log.name}")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"voila exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(url + "/", timeout=2) as r:
-                    if r.status == 200:
-                        break
+                # Not "/": in one-notebook mode that renders the dashboard and takes a kernel.
+                with urllib.request.urlopen(self.url + "/voila/static/voila.js", timeout=2):
+                    return
+            except urllib.error.HTTPError:
+                return  # any answer means the server is up
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"voila did not answer on {url} within {SERVER_START_TIMEOUT} s")
+                raise RuntimeError(f"voila did not answer on {self.url} within {SERVER_START_TIMEOUT} s")
             time.sleep(0.25)
-        yield url
-    finally:
+
+    def kernels(self) -> int:
+        """How many kernels (ipykernel processes) the server runs now, pooled ones included."""
+        return sum("ipykernel" in cmd for cmd in _children(self.proc.pid).values())
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def stop(self):
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=15)
         except ProcessLookupError:
             pass
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()
 
 
 @pytest.fixture(scope="session")
-def browser(voila_url):
+def voila_server(artifacts):
+    """The dashboards' Voilà server (apps/); killed after the session."""
+    server = VoilaServer(artifacts / "voila.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def voila_url(voila_server):
+    """Base URL of the session's Voilà server."""
+    return voila_server.url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)")
     # Imported here so that collecting the unit tests never needs playwright.
     from playwright.sync_api import sync_playwright
 
@@ -108,6 +163,7 @@ class PageRecorder:
     def __init__(self, page):
         self.page = page
         self.console_errors = []
+        self.version_warnings = []  # front-end packages built against another JupyterLab core
         self.requests = []
         page.on("console", self._on_console)
         page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
@@ -117,6 +173,8 @@ class PageRecorder:
     def _on_console(self, msg):
         if msg.type == "error":
             self.console_errors.append(f"console.error: {msg.text} ({msg.location.get('url')})")
+        elif msg.type == "warning" and ("Unsatisfied version" in msg.text or "No satisfying version" in msg.text):
+            self.version_warnings.append(msg.text)
 
     def foreign_requests(self):
         """Requests to any host but this machine (data:/blob: URLs never leave the page)."""

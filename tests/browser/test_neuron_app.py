@@ -160,5 +160,6 @@ def test_all_inhibitory_inputs_give_no_spike(neuron, artifacts):
 def test_no_console_errors_and_no_foreign_requests(neuron):
     # Runs last: covers the load and every interaction above.
     assert neuron.console_errors == []
+    assert neuron.version_warnings == []  # the served front ends match Voilà's JupyterLab core
     assert neuron.foreign_requests() == []
     assert any("/voila/render/neuron.ipynb" in u for u in neuron.requests)

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from dashboards import figure_fingerprint, wait_for_text_change, wait_until
+from dashboards import SCREENS, figure_fingerprint, on_screen_report, wait_for_text_change, wait_until
+from ttfs_lab.widgets.hardware_panel import KNOBS
 
 FIGURES = ["decision", "loss", "accuracy", "membrane", "raster", "chip"]
 LOSS_PATH = ".ttfs-loss-figure path.line"
@@ -13,18 +14,30 @@ TRAINING = ".ttfs-training-readout"
 HW_READOUT = ".ttfs-hw-readout"
 CHIP_READOUT = ".ttfs-chip-readout"
 BATCHES = re.compile(r"batch (\d+)")
+# What must be visible together, without scrolling (issue 16): the map, the training controls,
+# the hardware switches beside it, the curves and their readouts.
+ONE_SCREEN = [".ttfs-decision-figure", ".ttfs-play", ".ttfs-pause", ".ttfs-step", ".ttfs-reset", ".ttfs-lr",
+              ".ttfs-epochs", ".ttfs-batch_size", ".ttfs-hidden", ".ttfs-seed", ".ttfs-hw_preset", ".ttfs-hw_emulated",
+              *[f".ttfs-hw_{name}" for name in KNOBS], ".ttfs-loss-figure", ".ttfs-accuracy-figure",
+              TRAINING, HW_READOUT]
 
 
 @pytest.fixture(scope="module")
 def playground(voila_url, open_page, artifacts):
     rec = open_page(f"{voila_url}/voila/render/playground.ipynb", wait_for=".ttfs-decision-figure svg",
-                    viewport=(1400, 2400))
+                    viewport=SCREENS[0])
     wait_until(rec.page, f"document.querySelector('{HW_READOUT}')?.innerText.includes('samples')"
                          f" && !document.querySelector('{HW_READOUT}').innerText.includes('computing')")
     with open(artifacts / "timings.txt", "a") as f:
         f.write(f"playground.ipynb first render: {rec.load_seconds:.2f} s\n")
     rec.page.screenshot(path=str(artifacts / "playground-initial.png"), full_page=True)
     return rec
+
+
+@pytest.mark.parametrize("size", SCREENS, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_controls_map_switches_and_curves_fit_one_screen(playground, artifacts, size):
+    problems = on_screen_report(playground.page, ONE_SCREEN, size, artifacts / f"playground-{size[0]}x{size[1]}.png")
+    assert problems == {}
 
 
 def test_page_renders_every_figure(playground):
@@ -67,5 +80,6 @@ def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
 
 def test_no_console_errors_and_no_foreign_requests(playground):
     assert playground.console_errors == []
+    assert playground.version_warnings == []  # the served front ends match Voilà's JupyterLab core
     assert playground.foreign_requests() == []
     assert any("/voila/render/playground.ipynb" in u for u in playground.requests)

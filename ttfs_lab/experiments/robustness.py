@@ -41,7 +41,8 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_write
+from .. import arguments
+from ..atomic import atomic_write, check_output_folder
 from ..loss import accuracy
 
 # Strengths of the full study (units: see each distortion's docstring). BrainScaleS-2's
@@ -212,10 +213,13 @@ def add_parser(sub):
                         "shorter ideal training (40 epochs at lr 0.01, ~93 %% instead of ~96.5 %%), 2 in-the-loop epochs")
     p.add_argument("--network", type=Path, default=None,
                    help="checkpoint of an ideally trained Yin-Yang network (default: train one, saved as DIR/ideal.pt)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of ideal training (default 300; quick: 40)")
-    p.add_argument("--finetune-epochs", type=int, default=None, help="in-the-loop epochs per condition (default 15; quick: 2)")
-    p.add_argument("--lr", type=float, default=0.002, help="learning rate of the in-the-loop fine-tuning (default 0.002)")
-    p.add_argument("--seeds", type=int, default=None, help="chips/noise streams averaged per ideal evaluation (default 3; quick: 2)")
+    p.add_argument("--epochs", type=arguments.positive_count, default=None, help="epochs of ideal training (default 300; quick: 40)")
+    p.add_argument("--finetune-epochs", type=arguments.positive_count, default=None,
+                   help="in-the-loop epochs per condition (default 15; quick: 2)")
+    p.add_argument("--lr", type=arguments.learning_rate, default=0.002,
+                   help="learning rate of the in-the-loop fine-tuning (default 0.002)")
+    p.add_argument("--seeds", type=arguments.integer(1, 1000), default=None,
+                   help="chips/noise streams averaged per ideal evaluation (default 3; quick: 2)")
     p.add_argument("--distortions", nargs="+", default=None, help="only these distortions")
     p.add_argument("--no-progress", action="store_true")
     return p
@@ -240,8 +244,8 @@ def run_from_args(args) -> int:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if not args.lr > 0:
         raise ValueError(f"--lr must be positive, got {args.lr}")
+    check_output_folder(args.out, ("robustness.json", "ideal.pt"), label="--out")  # before any training
     data = load_splits("yin_yang", torch.float64)
-    args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if args.network is not None:
         network, _ = checkpoint.load(args.network)

@@ -84,7 +84,7 @@ PROFILES = {
         _WEIGHTS_6BIT + (
             ThresholdMismatch(0.08), TimeConstantMismatch(0.03), ThresholdNoise(0.04), OutputJitter(0.01),
         ),
-        "SPEC §4 after calibration: 6-bit weights (step 1/30, +-2.1), fixed-pattern threshold 8 %, "
+        "BrainScaleS-2 after calibration (Göltz et al. 2021): 6-bit weights (step 1/30, +-2.1), fixed-pattern threshold 8 %, "
         "time constants 3 %, trial-to-trial threshold noise 4 %, output jitter 0.01 tau_s",
     ),
     "uncalibrated": HardwareModel(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from ..loss import LossParams
@@ -102,10 +103,12 @@ class TrainConfig:
         if any(h < 1 for h in self.hidden):
             raise ValueError(f"hidden layer sizes must be positive, got {self.hidden}")
         for name in ("lr", "lr_gamma"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not self.input_noise >= 0:
-            raise ValueError(f"input_noise must be >= 0, got {self.input_noise!r}")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ValueError(f"{name} must be positive and finite, got {getattr(self, name)!r}")
+        if not 0 <= self.input_noise < math.inf:
+            raise ValueError(f"input_noise must be finite and >= 0, got {self.input_noise!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= 2**63 - 2:
+            raise ValueError(f"seed must be an integer in [0, 2**63 - 2], got {self.seed!r}")
         if self.silent_outputs not in SILENT_OUTPUTS:
             raise ValueError(f"silent_outputs must be one of {SILENT_OUTPUTS}, got {self.silent_outputs!r}")
         if not 0.0 <= self.weight_average < 1.0:
