@@ -239,8 +239,10 @@ class AutoSavePanel(View):
         self.link = widgets.HTML()
         self.link.add_class("ttfs-autosave-link")
         self.autosave.on_change.append(lambda _: self._update())
-        self.offer_box = widgets.HBox([self.offer, self.buttons["restore"], self.buttons["fresh"]])
-        self.children = [self.offer_box, widgets.HBox([self.readout, self.buttons["download"], self.link]), self.status]
+        wrap = lambda: widgets.Layout(flex_flow="row wrap", align_items="center")  # noqa: E731 (narrow columns)
+        self.offer_box = widgets.HBox([self.offer, self.buttons["restore"], self.buttons["fresh"]], layout=wrap())
+        self.children = [self.offer_box, widgets.HBox([self.readout, self.buttons["download"], self.link], layout=wrap()),
+                         self.status]
         try:
             found = self.autosave.latest()
         except ValueError as error:
@@ -249,7 +251,7 @@ class AutoSavePanel(View):
         if found is None:
             self.offer_box.layout.display = "none"
         else:
-            self.offer.value = f"<b>You have a saved state</b> ({html.escape(describe(found))}): "
+            self.offer.value = f"<b>Saved work found</b> ({html.escape(describe(found))})"
         self._update()
 
     def on_restore(self, _=None):
@@ -273,7 +275,9 @@ class AutoSavePanel(View):
         if a.last_error:
             self.show_message(a.last_error)
         where = html.escape(str(a.folder).replace(str(Path.home()), "~", 1))
+        tip = f'title="saved after every epoch and on Pause, in {where} (only you can read it)"'
         if a.last_saved:
-            self.readout.value = f"Saved after every epoch and on Pause in {where}: {html.escape(describe(a.last_saved))}"
+            self.readout.value = f'<span {tip}>Saved: {html.escape(describe(a.last_saved))}</span>'
         else:
-            self.readout.value = f"Your work is saved after every epoch and on Pause, in {where}."
+            self.readout.value = f'<span {tip}>Your work is saved after every epoch and on Pause.</span>'
+
