@@ -17,7 +17,17 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # Only notebooks that exist: nbval gets no paths (and pytest no error) while there are none.
 NOTEBOOKS = $(wildcard notebooks/*.ipynb notebooks/exercises/*.ipynb notebooks/exercises/solutions/*.ipynb apps/*.ipynb)
 
-.PHONY: venv install app serve lab test bench clean distclean
+# The workshop hub (`make hub`): its own venv from the system Python, because each student's
+# server runs as that student's Unix account and must be able to execute the interpreter (a
+# Python under /root, as pyenv puts it, is not). configurable-http-proxy comes from npm,
+# pinned by deploy/hub/proxy/package-lock.json.
+HUB_PY ?= /usr/bin/python3
+HUB_VENV = .hub-venv
+HUB_STAMP = $(HUB_VENV)/.installed-stamp
+HUB_PORT ?= 8000
+CHP = deploy/hub/proxy/node_modules/.bin/configurable-http-proxy
+
+.PHONY: venv install app serve lab test bench clean distclean hub hub-install
 
 venv install: $(STAMP)
 
@@ -38,12 +48,31 @@ serve:
 	@echo "ttfs-lab dashboard: http://127.0.0.1:$(PORT)/voila/render/$(APP)"
 	$(VOILA) $(CURDIR)/apps --no-browser --port=$(PORT) --Voila.ip=127.0.0.1
 
+hub-install: $(HUB_STAMP) $(CHP)
+
+$(HUB_STAMP): pyproject.toml $(wildcard src/*.c src/*.inc)
+	@test -x $(HUB_PY) || { echo "make hub needs $(HUB_PY) (apt-get install python3 python3-venv) or HUB_PY=..."; exit 1; }
+	$(HUB_PY) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip install -e '.[hub]'
+	touch $(HUB_STAMP)
+
+$(CHP): deploy/hub/proxy/package-lock.json
+	@command -v npm >/dev/null || { echo "make hub needs node and npm (apt-get install nodejs npm)"; exit 1; }
+	cd deploy/hub/proxy && npm ci --no-audit --no-fund
+	touch $(CHP)
+
+# JupyterHub on 127.0.0.1:$(HUB_PORT) (as root: one Unix account per student); settings in
+# deploy/hub/jupyterhub_config.py, password from TTFS_HUB_PASSWORD or its password file.
+hub: hub-install
+	TTFS_HUB_PORT=$(HUB_PORT) $(HUB_VENV)/bin/jupyterhub -f deploy/hub/jupyterhub_config.py
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 --no-browser $(ALLOW_ROOT)
 
 # One pytest run: unit tests, browser tests (tests/browser) and every notebook under nbval.
-test: install
-	TTFS_LAB_CI=1 $(BIN)/python -m pytest tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS),)
+# Autosaves of the dashboards go to test-artifacts/, not the home folder.
+test: install hub-install
+	TTFS_LAB_CI=1 TTFS_LAB_STATE_DIR=$(CURDIR)/test-artifacts/state $(BIN)/python -m pytest tests $(if $(NOTEBOOKS),--nbval-lax $(NOTEBOOKS),)
 
 bench: install
 	@set -e; for f in benchmarks/*.py; do \
@@ -56,4 +85,4 @@ clean:
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(HUB_VENV) deploy/hub/proxy/node_modules

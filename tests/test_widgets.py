@@ -6,6 +6,7 @@ independently (hand-built grids, brute-force threshold crossings, finite differe
 Garbage input must end as a message in the view's status line, never as an exception.
 """
 import math
+import os
 
 import numpy as np
 import pytest
@@ -393,7 +394,9 @@ def test_state_round_trip(tmp_path):
 
 
 def test_export_panel_saves_loads_and_dumps_figure_data(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path / "..")  # nothing may land in the working folder (apps/ on a server)
+    monkeypatch.setenv("TTFS_LAB_STATE_DIR", str(tmp_path / "state"))
+    cwd_before = sorted(os.listdir("."))
     state = small_state()
     e = NeuronExplorer(state)
     panel = ExportPanel(state, views=[e])
@@ -401,7 +404,7 @@ def test_export_panel_saves_loads_and_dumps_figure_data(tmp_path, monkeypatch):
     panel.buttons["export"].click()
     import json
 
-    data = json.loads((tmp_path / "figure.json").read_text())
+    data = json.loads((tmp_path / "state" / "files" / "figure.json").read_text())
     assert data == json.loads(json.dumps(figure_data(e.figure)))
     assert data["marks"][e.figure.marks.index(e.spike)]["x"] == [e.spike.x[0]]
     panel.format.value = "png"
@@ -411,7 +414,8 @@ def test_export_panel_saves_loads_and_dumps_figure_data(tmp_path, monkeypatch):
     state.neuron_times = [1.0, 1.0, 1.0, 1.0]
     panel.buttons["load_state"].click()
     assert state.neuron_times == [0.3, 0.7, 1.1, 1.5] and not error_text(panel)
-    (tmp_path / "junk.json").write_text("{not json")
+    assert (tmp_path / "state" / "files" / "lab-state.json").is_file() and sorted(os.listdir(".")) == cwd_before
+    (tmp_path / "state" / "files" / "junk.json").write_text("{not json")
     panel.state_path.value = "junk.json"
     panel.buttons["load_state"].click()
     assert "cannot read" in error_text(panel)

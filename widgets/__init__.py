@@ -13,6 +13,7 @@ from .export import ExportPanel, figure_data, save_figure
 from .hardware_panel import HardwarePanel
 from .membrane import MembraneView
 from .neuron_explorer import NeuronExplorer
+from .persistence import AutoSave, AutoSavePanel
 from .raster import RasterView
 from .runner import TrainingRunner
 from .state import LabState
@@ -20,6 +21,6 @@ from .training_panel import TrainingPanel
 from .view import View
 
 __all__ = [
-    "ChipView", "DecisionMap", "ExportPanel", "HardwarePanel", "LabState", "MembraneView", "NeuronExplorer", "RasterView",
+    "AutoSave", "AutoSavePanel", "ChipView", "DecisionMap", "ExportPanel", "HardwarePanel", "LabState", "MembraneView", "NeuronExplorer", "RasterView",
     "TrainingPanel", "TrainingRunner", "View", "figure_data", "save_figure",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 import ipywidgets as widgets
 import numpy as np
 
+from .persistence import user_file
 from .state import _write_atomic
 from .view import View
 
@@ -80,7 +81,8 @@ class ExportPanel(View):
         name = self.figure_path.value.strip()
         if not name:
             raise ValueError("give a file name for the figure")
-        path = save_figure(self.figure.value, Path(name).with_suffix("." + self.format.value))
+        path = Path(name).with_suffix("." + self.format.value)
+        path = save_figure(self.figure.value, user_file(path) if self.format.value == "json" else path)
         where = "downloaded by the browser" if self.format.value != "json" else "written on the server"
         self.show_message(f"{path} {where}", kind="info")
 
@@ -98,4 +100,4 @@ class ExportPanel(View):
         name = self.state_path.value.strip()
         if not name:
             raise ValueError("give a file name for the state, e.g. lab-state.json")
-        return Path(name).with_suffix(".json")
+        return user_file(Path(name).with_suffix(".json"))

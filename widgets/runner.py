@@ -12,10 +12,12 @@ of the time. ``draw_seconds`` / ``train_seconds`` measure what it really cost.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import threading
 import time
 import weakref
 
+from ttfs_lab import fair_threads
 from ttfs_lab.hardware import InTheLoop
 from ttfs_lab.hardware.in_the_loop import clamp_to_hardware
 from ttfs_lab.train import Trainer
@@ -57,6 +59,7 @@ class TrainingRunner:
         self._next_publish = 0.0
         self._drawn_in_batch = 0.0  # publish time spent inside the current train_batch()
         self._publishing = False
+        self.listeners = []  # callables(event): "epoch" after each epoch, "stopped" when training stops
         state.observe(self._on_history_reset, names="history")
         _RUNNERS.add(self)
         # The first torch optimizer pulls in torch._dynamo: seconds of imports. Do them now,
@@ -101,11 +104,14 @@ class TrainingRunner:
         if self.running:
             raise ValueError("training is running: pause it first to step batch by batch")
         trainer = self.trainer()
+        epochs = len(self._record["epoch"])
         with self.state.lock:
             trainer.train_batch()
         self.publish()
         if self.state.status != "done":
             self.state.status = "paused"
+        if len(self._record["epoch"]) > epochs:
+            self._notify("epoch")
 
     def reset(self):
         self.pause(wait=30.0)
@@ -142,22 +148,43 @@ class TrainingRunner:
             import torch
 
             torch.set_num_threads(self.threads)  # this thread only (OpenMP's count is per thread)
+        # Else the fair share of the cores among the kernels training now (re-checked per epoch).
+        claim = fair_threads.Claim() if self.threads is None else contextlib.nullcontext()
         loop_started, loop_cpu = time.perf_counter(), time.thread_time()
         try:
+            claim.__enter__()
             while not self._stop.is_set() and self.epochs_left() > 0:
-                started = time.perf_counter()
+                started, epochs = time.perf_counter(), len(self._record["epoch"])
                 with self.state.lock:
                     trainer.train_batch()  # the callback below may publish (and draw) inside
                 self.train_seconds += time.perf_counter() - started - self._drawn_in_batch
                 self._drawn_in_batch = 0.0
+                if len(self._record["epoch"]) > epochs:
+                    self._notify("epoch")
+                    if self.threads is None:
+                        claim.apply()
         except Exception as error:  # shown by the panel; a thread must not die silently
             self.error = f"training stopped: {type(error).__name__}: {error}"
         finally:
             # Training proper, throttled redraws included; the final redraws below are not.
             self.loop_seconds = time.perf_counter() - loop_started
             self.loop_cpu_seconds = time.thread_time() - loop_cpu  # this thread's CPU only
+            claim.__exit__(None, None, None)
             self.publish()
             self.state.status = "done" if self.epochs_left() <= 0 else "paused"
+            self._notify("stopped")
+
+    def _notify(self, event: str):
+        """Tell the listeners (e.g. widgets.persistence.AutoSave); one that fails never stops training."""
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception as error:
+                self.error = f"{event} listener failed: {type(error).__name__}: {error}"
+
+    def record(self) -> dict:
+        """A copy of the training record (ahead of state.history between publishes)."""
+        return {key: list(values) for key, values in self._record.items()}
 
     def _on_event(self, event):
         r = self._record

@@ -285,16 +285,17 @@ class LabState(HasTraits):
     def settings(self) -> dict:
         return {name: _plain(getattr(self, name)) for name in SETTINGS}
 
-    def save(self, path) -> Path:
+    def save(self, path, history: dict | None = None) -> Path:
         """Write settings to ``path`` (JSON) and the network (and training state, if any)
-        to ``path`` with suffix .ckpt (ttfs_lab.checkpoint). Both writes are atomic."""
+        to ``path`` with suffix .ckpt (ttfs_lab.checkpoint). Both writes are atomic.
+        ``history``: the training record to store (default: state.history)."""
         path = Path(path)
         weights = path.with_suffix(".ckpt")
         with self.lock:
             training = self.trainer.state_dict() if self.trainer is not None else None
             checkpoint.save(weights, self.network, training)
             doc = {"format": STATE_FORMAT, "version": 1, "settings": self.settings(),
-                   "history": _plain(self.history), "checkpoint": weights.name}
+                   "history": _plain(self.history if history is None else history), "checkpoint": weights.name}
         _write_atomic(path, json.dumps(doc, indent=1))
         return path
 

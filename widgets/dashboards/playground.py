@@ -28,6 +28,7 @@ from ..decision_map import CLASS_NAMES, DecisionMap
 from ..export import ExportPanel
 from ..hardware_panel import HardwarePanel
 from ..membrane import MembraneView
+from ..persistence import AutoSavePanel
 from ..raster import RasterView
 from ..state import LabState
 from ..training_panel import TrainingPanel
@@ -53,8 +54,9 @@ def playground(state: LabState | None = None) -> Dashboard:
     membrane, raster = MembraneView(state), RasterView(state)
     hardware, chip = HardwarePanel(state), ChipView(state)
     export = ExportPanel(state, views=[decision, training, membrane, raster, chip])
+    autosave = AutoSavePanel(state, training.runner, app="playground")  # the user's home, every epoch + Pause
     views = {"training": training, "decision": decision, "membrane": membrane, "raster": raster,
-             "hardware": hardware, "chip": chip, "export": export}
+             "hardware": hardware, "chip": chip, "export": export, "autosave": autosave}
 
     fit(decision.figure, height="360px", min_width="300px")
     wrap_rows(decision)
@@ -68,7 +70,7 @@ def playground(state: LabState | None = None) -> Dashboard:
                                hardware], width="315px")
     middle = column("map", [heading("Map", "(click a point: its spikes below)"), decision],
                     min_width="310px", max_width="430px", grow=1)
-    right = column("curves", [heading("Output"), training.curves, training.readout, training.status],
+    right = column("curves", [heading("Output"), training.curves, training.readout, training.status, autosave],
                    min_width="270px", grow=1)
     sample = row([column("membrane", [heading("The selected sample", "membrane potentials"), membrane]),
                   column("raster", [heading("", "spikes"), raster])], name="sample")
