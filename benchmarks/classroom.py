@@ -21,6 +21,12 @@ so, and after a reload its Restore button must bring back the last saved epoch, 
 other students keep training; ``restart`` restarts the hub (servers stopped with it): every
 student reloads, finds the offer and restores the epoch saved last.
 
+CPU while the classroom runs, in cores (core-seconds per second; the machine has os.cpu_count()):
+c_hub = the hub and every student's server and kernel, c_brw = this benchmark's own Chromium
+and Playwright, c_oth = every other process on the machine (other users; they compete for the
+same cores, so they are recorded with each run); k_core = the median student kernel's CPU share
+(its CPU seconds over its lifetime: 1.0 = one whole core).
+
 Prints one table (one row per N) and writes JSON (--json, default
 test-artifacts/classroom.json). The figures in README "Run a workshop" come from this script.
 """
@@ -167,6 +173,16 @@ class Hub:
     def kernels(self, i: int):
         return [p for p in self.processes(i) if "ipykernel" in " ".join(_cmdline(p))]
 
+    def is_server(self, pid: int, user: str) -> bool:
+        return user.startswith(self.prefix) or pid in self._tree()
+
+    def _tree(self):
+        try:
+            root = psutil.Process(self.proc.pid)
+            return {root.pid} | {c.pid for c in root.children(recursive=True)}
+        except psutil.Error:
+            return set()
+
     def saved_epoch(self, i: int):
         """(epoch, batch) of the student's last autosave, or None."""
         path = self.dir / "home" / self.account(i) / ".local/share/ttfs-lab/playground/latest.json"
@@ -214,6 +230,9 @@ class Voila:
     def kernels(self, i=None):
         return [p for p in self.server_processes() if "ipykernel" in " ".join(_cmdline(p))]
 
+    def is_server(self, pid: int, user: str) -> bool:
+        return pid in {p.pid for p in self.server_processes()}
+
     def close(self):
         stop(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -225,6 +244,28 @@ def _cmdline(p):
         return p.cmdline()
     except psutil.Error:
         return []
+
+
+def cpu_snapshot() -> dict:
+    """pid -> (user + system CPU seconds, username, whether it is this benchmark's own tree)."""
+    mine = {os.getpid()} | {c.pid for c in psutil.Process().children(recursive=True)}
+    snap = {}
+    for p in psutil.process_iter(["username", "cpu_times"]):
+        t = p.info["cpu_times"]
+        if t is not None:
+            snap[p.pid] = (t.user + t.system, p.info["username"] or "", p.pid in mine)
+    return snap
+
+
+def cpu_split(before: dict, after: dict, is_server) -> dict:
+    """CPU seconds between two snapshots: the server's (hub, students' servers and kernels), this
+    benchmark's (Chromium, Playwright) and everybody else's on the machine (other engineers)."""
+    out = {"server": 0.0, "browser": 0.0, "others": 0.0}
+    for pid, (t, user, mine) in after.items():
+        t0 = before.get(pid, (0.0,))[0] if before.get(pid, (0, "", False))[1] == user else 0.0
+        key = "server" if is_server(pid, user) else "browser" if mine else "others"
+        out[key] += max(0.0, t - t0)
+    return out
 
 
 def rss(processes) -> int:
@@ -366,6 +407,7 @@ async def classroom(server, n: int, seconds: float, period: float, drills: set) 
 
     psutil.cpu_percent(None)
     cpu_before = psutil.cpu_times()
+    snap_before, wall_before = cpu_snapshot(), time.monotonic()
     events = {"kill": 1 if "kill" in drills and n >= 2 else None}
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -382,6 +424,14 @@ async def classroom(server, n: int, seconds: float, period: float, drills: set) 
             busy = sum(getattr(cpu_after, f) - getattr(cpu_before, f) for f in ("user", "nice", "system"))
             total = sum(cpu_after) - sum(cpu_before)
             report["cpu_percent"] = 100 * busy / total if total else None
+            wall = time.monotonic() - wall_before
+            split = cpu_split(snap_before, cpu_snapshot(), server.is_server)
+            # Everybody else's: the machine's busy time minus ours (short-lived processes of other
+            # users, a compiler or a test run, finish between the snapshots and are only seen here).
+            split["others"] = max(0.0, busy - split["server"] - split["browser"])
+            # In core-seconds per second: 2.0 = both cores busy the whole run.
+            report["cores_used"] = {k: v / wall for k, v in split.items()}
+            report["wall_s"] = wall
             if server.mode == "hub":
                 report["kernels_died"] = [r["student"] for r in results
                                           if r.get("drill") is None and kernels_before.get(r["student"])
@@ -431,6 +481,15 @@ async def _sample_while(tasks, server, n, seconds, kernels_before):
             total = rss(procs)
             server_rss = total - rss(kernels)
             per = [rss([k]) + server_rss / n for k in kernels]
+        kernels = [k for i in range(n) for k in server.kernels(i)] if server.mode == "hub" else server.kernels()
+        kernel_cpu = []
+        for k in kernels:
+            try:
+                times = k.cpu_times()
+                kernel_cpu.append((times.user + times.system) / (time.time() - k.create_time()))
+            except psutil.Error:
+                pass
+        memory.update(kernel_core_share=kernel_cpu)
         memory.update(rss_per_student_mb=[x / 2**20 for x in per], rss_total_mb=total / 2**20,
                       machine_used_mb=(psutil.virtual_memory().total - psutil.virtual_memory().available) / 2**20)
 
@@ -455,6 +514,9 @@ def summary(report: dict) -> dict:
         "epochs_min": min((r["epochs"] for r in ok), default=None), "epochs_max": max((r["epochs"] for r in ok), default=None),
         "mem_per_student_mb": statistics.median(mem), "mem_total_mb": report.get("rss_total_mb"),
         "cpu_percent": report.get("cpu_percent"), "load_avg_1m": report["load_avg"][0],
+        "cores_server": report.get("cores_used", {}).get("server"), "cores_browser": report.get("cores_used", {}).get("browser"),
+        "cores_others": report.get("cores_used", {}).get("others"),
+        "kernel_core_share_median": statistics.median(report["kernel_core_share"]) if report.get("kernel_core_share") else None,
     }
 
 
@@ -462,8 +524,10 @@ COLUMNS = [("N", "{:>3}"), ("failed", "{:>6}"), ("tti_median_s", "{:>8.1f}"), ("
            ("redraws_median_per_s", "{:>9.2f}"), ("redraws_min_per_s", "{:>8.2f}"), ("latency_p50_ms", "{:>8.0f}"),
            ("latency_p95_ms", "{:>8.0f}"), ("epochs_min", "{:>5}"), ("epochs_max", "{:>5}"),
            ("mem_per_student_mb", "{:>8.0f}"), ("mem_total_mb", "{:>8.0f}"), ("cpu_percent", "{:>5.0f}"),
-           ("load_avg_1m", "{:>6.1f}")]
-HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min   lat50   lat95 ep_lo ep_hi MB/stud MB_total  cpu%  load1")
+           ("load_avg_1m", "{:>6.1f}"), ("cores_server", "{:>5.2f}"), ("cores_browser", "{:>5.2f}"),
+           ("cores_others", "{:>5.2f}"), ("kernel_core_share_median", "{:>6.3f}")]
+HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min   lat50   lat95 ep_lo ep_hi MB/stud MB_total  cpu%  load1"
+          " c_hub c_brw c_oth k_core")
 
 
 def table(rows) -> str:

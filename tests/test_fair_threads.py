@@ -67,3 +67,26 @@ def test_unusable_run_dir_never_stops_training(tmp_path, monkeypatch):
     monkeypatch.setattr(fair_threads.Path, "mkdir", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "denied")))
     with fair_threads.Claim() as claim:
         assert claim.path is None and claim.threads == fair_threads.cores()
+
+
+def test_background_claim_lowers_only_the_training_threads_priority(tmp_path, monkeypatch):
+    monkeypatch.delenv(fair_threads.ENV_THREADS, raising=False)
+    import threading
+
+    seen = {}
+
+    def train():
+        with fair_threads.Claim(tmp_path, background=True) as claim:
+            seen["claim"] = claim.nice
+            seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            child = threading.Thread(target=lambda: seen.update(child=os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+            child.start(), child.join()
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = threading.Thread(target=train)
+    worker.start(), worker.join()
+    expected = max(main_before, fair_threads.BACKGROUND_NICE)
+    assert seen == {"claim": expected, "thread": expected, "child": expected}  # its own threads inherit it
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before  # the main thread keeps its own
+    with fair_threads.Claim(tmp_path) as claim:  # not background: nothing changes
+        assert claim.nice is None and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before

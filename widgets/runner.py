@@ -149,7 +149,8 @@ class TrainingRunner:
 
             torch.set_num_threads(self.threads)  # this thread only (OpenMP's count is per thread)
         # Else the fair share of the cores among the kernels training now (re-checked per epoch).
-        claim = fair_threads.Claim() if self.threads is None else contextlib.nullcontext()
+        # It also yields the CPU to the kernel's main thread (controls) and the servers.
+        claim = fair_threads.Claim(background=True) if self.threads is None else contextlib.nullcontext()
         loop_started, loop_cpu = time.perf_counter(), time.thread_time()
         try:
             claim.__enter__()

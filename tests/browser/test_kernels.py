@@ -3,7 +3,7 @@
 A Voilà server for one dashboard (neuron.ipynb, the quickest to render) with apps/voila.json:
 pages are opened, reloaded and closed in a real browser while the server's kernel processes
 are counted. Closing or reloading a page must shut its kernel down (Voilà's beforeunload
-request, which needs the _xsrf cookie: widgets.dashboards.server), so that the count returns
+request, which needs the _xsrf cookie: ttfs_lab_server), so that the count returns
 to the warm pool; a page that vanishes without saying goodbye is culled once idle, while an
 idle page that is still open keeps its kernel.
 """

@@ -3,5 +3,6 @@
     from ttfs_lab.widgets.dashboards import playground
     playground()            # the Yin-Yang playground, as apps/playground.ipynb shows it
 
-``server`` holds what the Voilà server serving them needs (apps/voila.json names it).
+What the Voilà server serving them needs is the package ``ttfs_lab_server`` (apps/voila.json
+names it; kept outside ttfs_lab so the server never imports torch).
 """

@@ -1,5 +1,11 @@
 """What the Voilà server of the dashboards needs beyond its stock settings (apps/voila.json).
 
+A package of its own, outside ``ttfs_lab``: the server process (Voilà, or each student's
+single-user server on the workshop hub) imports it, and importing anything under ``ttfs_lab``
+runs ``ttfs_lab/__init__`` (torch) and ``ttfs_lab.widgets`` (bqplot, pandas) -- ~290 MB more
+per server that never computes a spike (benchmarks/classroom.py: 389 MB -> ~100 MB per student
+server). Only jupyter_server is imported here.
+
 Voilà shuts a page's kernel down when the page closes: on ``beforeunload`` the page posts to
 ``/voila/api/shutdown/<kernel id>`` with the ``_xsrf`` cookie's value as the form's
 ``_xsrf`` field (tornado's double-submit check: cookie and field must match). But Voilà's
