@@ -242,3 +242,20 @@ def test_rescue_folder_and_files_follow_the_umask(tmp_path, monkeypatch):
     assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o644}
     restored = checkpoint.network_to_dict(checkpoint.load(folder / "checkpoint.pt")[0])["weights"]
     assert all(torch.equal(a, b) for a, b in zip(restored, payload["network"]["weights"]))
+
+
+# ------------------------------------------------------------------- chip test runs (Also)
+@pytest.mark.parametrize("trials", [1, 3])
+def test_in_the_loop_metrics_hold_the_mean_of_the_chip_test_runs(tmp_path, capsys, trials):
+    import statistics
+
+    from ttfs_lab.cli import main
+
+    assert main([*TINY, "--in-the-loop", "--trials", str(trials), "--out", str(tmp_path / "run")]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    runs = metrics["test_accuracy_runs"]
+    assert len(runs) == metrics["test_trials"] == trials and all(0 <= a <= 1 for a in runs)
+    assert metrics["test_accuracy"] == pytest.approx(statistics.fmean(runs), abs=1e-12)
+    if trials > 1:
+        assert metrics["test_accuracy_std"] == pytest.approx(statistics.stdev(runs), abs=1e-12)
+    assert capsys.readouterr().out.strip().endswith(f"test_accuracy={statistics.fmean(runs):.4f}")
