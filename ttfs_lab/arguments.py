@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 # torch.Generator.manual_seed takes 64-bit seeds and the trainer also uses seed + 1.
 MAX_SEED = 2**63 - 2
@@ -69,3 +70,17 @@ fraction = real(0.0, 1.0)
 # Std of the input-time noise in tau_s. The inputs span 0.15-2 tau_s: noise beyond 10 tau_s
 # only drowns them (and spreads the times past what float32 can represent).
 input_noise = real(0.0, 10.0)
+
+
+def folder(text: str) -> Path:
+    """An argparse type: a folder name (an empty one would silently mean the working folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a folder, got {text!r}")
+    return Path(text)
+
+
+def file(text: str) -> Path:
+    """An argparse type: a file name (not empty)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file, got {text!r}")
+    return Path(text)

@@ -315,7 +315,7 @@ def load_dict(path) -> dict:
     except Exception as error:  # torch raises many types for truncated/foreign files
         raise CheckpointError(
             f"{path} is not a readable ttfs-lab checkpoint (corrupted, truncated or another format): "
-            f"{type(error).__name__}: {_first_sentence(error)}"
+            f"{type(error).__name__}{': ' + _first_sentence(error) if _first_sentence(error) else ''}"
         ) from error
     try:
         check_payload(payload)

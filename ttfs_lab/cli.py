@@ -26,10 +26,11 @@ import time
 from pathlib import Path
 
 from . import arguments
-from .atomic import AtomicGroup, atomic_write, check_output_folder
+from .atomic import AtomicGroup, atomic_write, check_output_folder, current_umask
 
 TRAIN_OUTPUTS = ("checkpoint.pt", "metrics.json")
 
+_DATASET_WIDTHS = {"yin_yang": (4, 3), "mnist": (256, 10)}  # inputs, classes
 DATASET_NAMES = {"yinyang": "yin_yang", "yin_yang": "yin_yang", "mnist": "mnist"}
 
 
@@ -57,14 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dtype", choices=["float64", "float32"], help="floating point precision")
     train.add_argument("--noise", type=arguments.input_noise,
                        help="std of Gaussian noise on input times during training (tau_s), in [0, 10]")
-    train.add_argument("--out", type=Path, help="folder for checkpoint.pt and metrics.json")
+    train.add_argument("--out", type=arguments.folder, help="folder for checkpoint.pt and metrics.json")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_hardware_arguments(train)
 
     evaluate = sub.add_parser("evaluate", help="test accuracy of a checkpoint",
                               description="Evaluate a checkpoint on its data set's test split (in the ideal "
                                           "model, or with --hardware on an emulated chip).")
-    evaluate.add_argument("checkpoint", type=Path)
+    evaluate.add_argument("checkpoint", type=arguments.file)
     _add_hardware_arguments(evaluate, "add_evaluate_arguments")
     _add_robustness_command(sub)
     return parser
@@ -110,6 +111,7 @@ def cmd_train(args) -> int:
     if args.out is not None:  # before anything long: a bad destination costs no training
         check_output_folder(args.out, TRAIN_OUTPUTS, label="--out")
     config = config_from_args(args)
+    _check_memory(config)
     started = time.perf_counter()
     trainer = Trainer(config, progress=not args.no_progress)
     hardware = _hardware_session(args, trainer)
@@ -138,6 +140,27 @@ def cmd_train(args) -> int:
               f"(std {metrics['test_accuracy_std']:.4f})")
     print(f"test_accuracy={test_accuracy:.4f}")
     return status
+
+
+def _check_memory(config):
+    """A network whose weights alone exceed the machine's memory fails in torch's allocator
+    (a traceback) or swaps for hours: refuse it before anything is allocated."""
+    import os
+
+    n_in, n_out = _DATASET_WIDTHS[config.dataset]
+    sizes = (n_in, *config.hidden, n_out)
+    itemsize = 8 if config.dtype == "float64" else 4
+    # weights, their gradients, Adam's two moments, best and average copies: 6 copies
+    needed = 6 * itemsize * sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    needed += 4 * itemsize * config.batch_size * max(sizes)  # a batch's times and gradients per layer
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed > available:
+        raise ValueError(f"network {'-'.join(map(str, sizes))} with batch size {config.batch_size} needs about "
+                         f"{needed / 2**30:.0f} GiB, but this machine has {available / 2**30:.0f} GiB: "
+                         "choose smaller --hidden or --batch-size")
 
 
 def _write_run(folder: Path, payload: dict, metrics: dict, group: AtomicGroup | None = None):
@@ -188,6 +211,10 @@ def _rescue(payload: dict, metrics: dict) -> Path | None:
             folder = Path(tempfile.mkdtemp(prefix=f"ttfs-lab-rescue-{stamp}-", dir=base))
         except Exception:
             continue
+        try:  # mkdtemp's folder is private (0700); the outputs in it follow the umask like --out
+            folder.chmod(0o777 & ~current_umask())
+        except OSError:
+            pass
         try:
             _write_run(folder, payload, metrics)
             return folder
@@ -284,6 +311,11 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"{parser.prog} {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        if "can't allocate memory" not in str(error):
+            raise
+        print(f"{parser.prog} {args.command}: error: out of memory (try a smaller network or batch)", file=sys.stderr)
+        return 1
     except MemoryError:
         print(f"{parser.prog} {args.command}: error: out of memory (try a smaller network or batch)", file=sys.stderr)
         return 1

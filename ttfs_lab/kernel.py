@@ -75,11 +75,13 @@ def membrane_potential(
     Returns:
         [B, T, M] potentials.
     """
-    t = torch.as_tensor(t, dtype=weights.dtype)
-    if t.dim() != 1:
-        raise ValueError(f"t must be a 1-D time grid, got shape {tuple(t.shape)}")
-    from .validation import check_layer_inputs
+    from .validation import check_layer_inputs, real_tensor
 
     input_times, weights = check_layer_inputs(input_times, weights)
+    t = real_tensor(t, "t", dtype=weights.dtype, device=weights.device)
+    if t.dim() != 1:
+        raise ValueError(f"t must be a 1-D time grid, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():  # a NaN time gave potential 0, an inf one e_leak: silent nonsense
+        raise ValueError("t (the time grid) must hold finite times only")
     psp = kernel(t[None, :, None] - input_times[:, None, :], params)  # [B, T, N]
     return params.e_leak + psp @ weights / params.g_leak

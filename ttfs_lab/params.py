@@ -18,6 +18,10 @@ from .validation import real_number
 # Two time constants closer than this (relatively) are treated as equal; the
 # general kernel formula divides by (tau_m - tau_s) and loses all precision there.
 _SAME_TAU_RTOL = 1e-9
+# The spike-time formulas need 1 - tau_s/tau_m (and its log) to stay distinct from 1 and 0:
+# past a ratio of 1e12 either way float64 rounds it away (tau_m = 1e300 gave log1p(-1) on
+# the torch backend and a silent neuron on the native one). Real neurons sit near 0.1-10.
+_MAX_TAU_RATIO = 1e12
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,11 @@ class NeuronParams:
             raise ValueError(
                 f"NeuronParams.threshold must lie above e_leak={self.e_leak!r}, got {self.threshold!r}"
             )
+        ratio = self.tau_m / self.tau_s
+        if not (1.0 / _MAX_TAU_RATIO <= ratio <= _MAX_TAU_RATIO):
+            raise ValueError(f"NeuronParams: tau_m / tau_s = {ratio:.3g} is out of range [1e-12, 1e12] "
+                             f"(tau_m={self.tau_m!r}, tau_s={self.tau_s!r}): the two time constants' "
+                             "exponentials cannot be told apart in floating point")
         # Derived quantities the solvers divide by or exponentiate must be finite too.
         derived = {"g_leak * (threshold - e_leak)": self.c, "1 / tau_m": 1.0 / self.tau_m,
                    "1 / tau_s": 1.0 / self.tau_s, "1/tau_s - 1/tau_m": 1.0 / self.tau_s - 1.0 / self.tau_m}

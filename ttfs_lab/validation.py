@@ -94,6 +94,9 @@ def real_tensor(value, name: str, dtype: torch.dtype | None = None, device=None)
     return tensor
 
 
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
 def check_layer_inputs(input_times, weights):
     """Validate a layer's inputs; return them as tensors of one floating dtype.
 
@@ -101,6 +104,11 @@ def check_layer_inputs(input_times, weights):
     weights [N, M] must be finite.
     """
     weights = real_tensor(weights, "weights")
+    if weights.dtype in _HALF_DTYPES:
+        # Half precision overflows at 65504 (bfloat16 keeps 3 digits): the exponentials of a few
+        # tau already leave it, so its spike times would be refused or silently coarse.
+        raise InputTypeError(f"weights are {weights.dtype}, which spike times cannot be computed in; "
+                             "use torch.float32 or torch.float64")
     input_times = real_tensor(input_times, "input_times", dtype=weights.dtype, device=weights.device)
     if input_times.dim() != 2:
         raise ValueError(f"input_times must have shape [batch, n_inputs], got {tuple(input_times.shape)}")

@@ -28,7 +28,7 @@ from . import substrate as hw_settings
 
 SETTINGS = (
     "hidden", "tau_ratio", "seed", "lr", "epochs", "batch_size", "train_size", "test_size",
-    "split", "selected", "neuron_times", "neuron_weights", "hardware", "hidden_controls",
+    "split", "selected", "neuron_times", "neuron_weights", "neuron_delays", "hardware", "hidden_controls",
 )
 STATE_FORMAT = "ttfs-lab-state"
 
@@ -65,6 +65,8 @@ class LabState(HasTraits):
     # NeuronExplorer's single neuron
     neuron_times = List(Float(), default_value=[0.3, 0.7, 1.1, 1.5])
     neuron_weights = List(Float(), default_value=[2.0, 1.6, 1.2, -0.8])
+    # Its transmission delays d_i >= 0 (input i arrives at t_i + d_i); missing entries are 0
+    neuron_delays = List(Float(), default_value=[])
     # Hardware profile: {"distortions": {name: strength}, "emulated": bool, "preset": str}
     hardware = Dict(default_value=hw_settings.DEFAULTS, help="hardware settings, see widgets.substrate")
     # Controls a lesson hides, by name (each view lists its names in view.controls)
@@ -209,6 +211,13 @@ class LabState(HasTraits):
         value = [float(v) for v in proposal["value"]]
         if not all(math.isfinite(v) for v in value):
             raise SettingError(f"{proposal['trait'].name} must be finite numbers, got {value}")
+        return value
+
+    @validate("neuron_delays")
+    def _check_delays(self, proposal):
+        value = [float(v) for v in proposal["value"]]
+        if not all(math.isfinite(v) and v >= 0.0 for v in value):
+            raise SettingError(f"neuron_delays must be finite numbers >= 0, got {value}")
         return value
 
     @validate("split")

@@ -152,6 +152,30 @@ def test_ratio_dropdown_switches_regime(neuron, artifacts):
             page.screenshot(path=str(artifacts / "neuron-general.png"), full_page=True)
 
 
+def test_delay_switch_and_slider_move_the_arrival_and_the_spike(neuron, artifacts):
+    page = neuron.page
+    page.check(".ttfs-delays input")
+    page.wait_for_selector(".ttfs-d0 .noUi-handle", state="visible", timeout=UPDATE_TIMEOUT)
+    T_before = readout_time(page)
+    handle = page.locator(".ttfs-d0 .noUi-handle")
+    handle.focus()
+    for _ in range(4):
+        handle.press("PageUp")
+    delays = [slider_value(page, f"ttfs-d{i}") for i in range(N_INPUTS)]
+    assert delays[0] > 0 and delays[1:] == [0.0] * (N_INPUTS - 1)
+    times, weights, tau_m = shown_state(page)
+    T = expected_time([t + d for t, d in zip(times, delays)], weights, tau_m)  # arrivals t + d
+    page.wait_for_function("([sel, want]) => document.querySelector(sel).innerText.includes(want)",
+                           arg=[READOUT, f"spike time T = {T:.3f}"], timeout=UPDATE_TIMEOUT)
+    assert T > T_before  # input 1 drives the first crossing; delaying it delays the spike
+    problems = on_screen_report(page, [".ttfs-potential-figure", ".ttfs-gradient-figure", ".ttfs-delay-gradient", ".ttfs-delays",
+                                       *[f".ttfs-d{i}" for i in range(N_INPUTS)], READOUT], SCREENS[0],
+                                artifacts / "neuron-delays.png")
+    assert problems == {}
+    page.uncheck(".ttfs-delays input")  # back to the neuron without delays for the tests below
+    wait_for_readout_of_shown_state(page)
+
+
 def test_all_inhibitory_inputs_give_no_spike(neuron, artifacts):
     page = neuron.page
     for i in range(N_INPUTS):
