@@ -1,6 +1,14 @@
 """Core speed: forward and forward+backward of whole networks, native vs torch vs naive.
 
-    python benchmarks/bench_core.py [--batch 1000] [--repeats 5] [--threads N] [--quick]
+    python benchmarks/bench_core.py [--batch 1000] [--repeats 5] [--quick]      # threads table
+    python benchmarks/bench_core.py --full [--threads N]                          # + all backends
+
+The first table (always printed): float32, 1 vs 2 threads (torch.set_num_threads, which the
+native kernels follow), native vs torch vs "torch-ref", samples/s forward and forward+backward,
+min and median of --repeats runs. "torch" is the torch backend as it runs (ttfs_lab.fast_torch),
+"torch-ref" the readable reference it replaced (spike_times._solve_chunk, kept callable via
+fast_torch.use_reference()): the before/after of the torch path, measured in one run.
+--full adds the table below (both dtypes, the naive enumeration, per-neuron parameters).
 
 Networks (tau_m = tau_s = 1, threshold 1, bias spike at 0.9 in every layer):
   5-120-3     Yin-Yang (4 encoded features + the bias spike), paper initialisation
@@ -33,7 +41,7 @@ import numpy as np
 import torch
 from scipy.special import lambertw
 
-from ttfs_lab import NeuronParams, TTFSNetwork, native
+from ttfs_lab import NeuronParams, TTFSNetwork, fast_torch, native
 from ttfs_lab.data import load
 from ttfs_lab.network import append_bias_spike
 from ttfs_lab.spike_times import per_neuron_spike_times
@@ -161,12 +169,66 @@ def measure(net, x, backend, mode, batch, repeats):
     return batch / wall, batch, batch / cpu
 
 
+def timings(fn, repeats: int) -> list[float]:
+    """Wall seconds of `repeats` runs after a warm-up, sorted."""
+    fn()
+    out = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return sorted(out)
+
+
+TORCH_VARIANTS = {"native": ("native", False), "torch": ("torch", False), "torch-ref": ("torch", True)}
+
+
+def thread_table(cases, batch, repeats, quick):
+    """float32 samples/s, 1 vs 2 threads, native vs torch vs torch-ref (module docstring)."""
+    small = {"native": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
+    threads_before = torch.get_num_threads()
+    print(f"\nfloat32 samples/s (wall; min/median of {repeats} runs as 'best (median)'), [batch timed]; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    header = f"{'network':11} {'inputs':18} {'pass':17} {'backend':9} {'1 thread':>22} {'2 threads':>22} {'2t/1t':>6}"
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for name, label, net64, x, _ in cases:
+        net = TTFSNetwork.from_weights(net64.weights(), params=PARAMS, dtype=torch.float32)
+        xf = x.float()
+        short = label.split(",")[0].split(":")[0][:18]
+        for mode in ("forward", "forward+backward"):
+            for variant, (backend, reference) in TORCH_VARIANTS.items():
+                if backend == "native" and not native.available():
+                    continue
+                n = small[variant]
+                cells = []
+                for threads in (1, 2):
+                    torch.set_num_threads(threads)
+                    with native.set_backend(backend), fast_torch.use_reference(reference):
+                        fn = forward_fn(net, xf[:n]) if mode == "forward" else forward_backward_fn(net, xf[:n])
+                        ts = timings(fn, repeats)
+                    cells.append((n / ts[0], n / ts[len(ts) // 2]))
+                    results[(name, short, mode, variant, threads)] = cells[-1]
+                print(f"{name:11} {short:18} {mode:17} {variant:9} "
+                      + " ".join(f"{best:9.0f} ({median:7.0f}) " for best, median in cells)
+                      + f"[{n}] {cells[1][0] / cells[0][0]:5.2f}x")
+    torch.set_num_threads(threads_before)
+    print("\ntorch / torch-ref (best, same threads):")
+    for (name, short, mode, variant, threads), (best, _) in results.items():
+        if variant == "torch" and (name, short, mode, "torch-ref", threads) in results:
+            ref = results[(name, short, mode, "torch-ref", threads)][0]
+            print(f"  {name:11} {short:18} {mode:17} {threads} thread(s): {best / ref:6.1f}x")
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="smaller batches for the slow backends")
+    parser.add_argument("--full", action="store_true", help="also the table of every backend, both dtypes")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -188,6 +250,9 @@ def main():
         net_mn = calibrated_mnist_network(x_mn, rng)
         cases.append(("256-246-10", label, net_mn, x_mn, {}))
 
+    thread_table(cases, args.batch, args.repeats, args.quick)
+    if not args.full:
+        return
     rows = []
     for name, label, net64, x, overrides in cases:
         fractions = spiking_fractions(net64, x)

@@ -23,6 +23,8 @@ Backends: this file is the readable torch reference. On CPU float32/float64 the 
 computation runs by default in compiled kernels (ttfs_lab.native, src/ttfs_native.c) that
 walk the sorted inputs per (sample, neuron) without the [B, N, M] intermediates.
 Choose with TTFS_LAB_BACKEND=torch|native|auto or set_backend() (also a context manager).
+The torch backend runs the same formulas through ttfs_lab.fast_torch (fewer, smaller passes;
+any device); ttfs_lab.fast_torch.use_reference() runs the readable version in this file.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import math
 
 import torch
 
-from . import native
+from . import fast_torch, native
 from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
 from .prefix_sums import PerNeuron, basis, max_exponent, stationary_point, summed_input, summed_input_slope
@@ -96,6 +98,21 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
             input_times, weights, times, slope, grad_times, params, _MIN_SLOPE,
             need_times, need_weights, _span_limit(weights, params),
         )
+    if fast_torch.enabled():
+        # inputs silent in every sample pass no gradient: leave them out of the [b, N, M] work
+        columns = fast_torch.causal_columns(input_times)
+        if columns is not None:
+            grad_t_cut, grad_w_cut = implicit_gradients(
+                input_times[:, columns], weights[columns], times, slope, grad_times, params,
+                need_times, need_weights)
+            grad_t = grad_w = None
+            if need_times:
+                grad_t = torch.zeros_like(input_times)
+                grad_t[:, columns] = grad_t_cut
+            if need_weights:
+                grad_w = torch.zeros_like(weights)
+                grad_w[columns] = grad_w_cut
+            return grad_t, grad_w
     spiking = torch.isfinite(times)
     # Silent neurons and zero incoming gradients contribute nothing (and no NaN).
     slope = torch.clamp(slope, min=_MIN_SLOPE * params.c)
@@ -185,6 +202,8 @@ def spike_times_and_slopes(input_times, weights, params: NeuronParams):
         if span > limit:
             raise ValueError(span_message(span, weights.dtype, limit))
         return times, slopes
+    if fast_torch.enabled():
+        return fast_torch.spike_times_and_slopes(input_times, weights, params, _span_limit(weights, params))
     n_batch, n_in = input_times.shape
     times = torch.full((n_batch, weights.shape[1]), float("inf"), dtype=weights.dtype)
     slopes = torch.zeros_like(times)
