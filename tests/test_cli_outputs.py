@@ -27,8 +27,11 @@ TINY = ["train", "yinyang", "--epochs", "1", "--hidden", "4", "--batch-size", "3
 OUTPUTS = {"checkpoint.pt", "metrics.json"}
 
 WRAPPER = textwrap.dedent('''
-    import os, runpy, sys, time
+    import os, runpy, signal, sys, time
     mode, ready = os.environ["PAUSE_IN"], os.environ["PAUSE_READY"]
+    # Ctrl-C as in a terminal: a test runner started in the background (a CI job, `cmd &`)
+    # hands its children SIGINT ignored, and Python then never raises KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def pause(seconds):
         open(ready, "w").close()
