@@ -29,6 +29,7 @@ import torch
 
 from .params import NeuronParams
 from .prefix_sums import max_exponent
+from .switch import Switch
 
 try:
     from . import _native
@@ -57,7 +58,7 @@ def _backend_from_environment() -> str:
     return name
 
 
-_backend = _backend_from_environment()
+_backend = Switch(_backend_from_environment())
 _warned = False
 
 
@@ -68,33 +69,22 @@ def available() -> bool:
 
 def get_backend() -> str:
     """The current choice: "auto", "native" or "torch"."""
-    return _backend
+    return _backend.value
 
 
-class set_backend:
+def set_backend(name: str):
     """Select the spike-time backend; usable as a plain call or as a context manager."""
-
-    def __init__(self, name: str):
-        global _backend
-        self.previous = _backend
-        _backend = _check_name(name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        global _backend
-        _backend = self.previous
-        return False
+    return _backend.set(_check_name(name))
 
 
 def applies(*tensors: torch.Tensor) -> bool:
     """Use the native kernels for these tensors? (backend choice, device, dtype)."""
     global _warned
-    if _backend == "torch":
+    backend = _backend.value
+    if backend == "torch":
         return False
     if _native is None:
-        if _backend == "native":
+        if backend == "native":
             raise RuntimeError(f"TTFS_LAB_BACKEND=native but ttfs_lab._native did not import ({_IMPORT_ERROR})")
         if not _warned:
             _warned = True
