@@ -9,6 +9,9 @@ native kernels follow), native vs torch vs "torch-ref", samples/s forward and fo
 min and median of --repeats runs. "torch" is the torch backend as it runs (ttfs_lab.fast_torch),
 "torch-ref" the readable reference it replaced (spike_times._solve_chunk, kept callable via
 fast_torch.use_reference()): the before/after of the torch path, measured in one run.
+"native" runs its threads in torch's OpenMP team (native.thread_pool, the default),
+"native-pth" on pthreads started per call (what it did before): the before/after of the
+threads, measured in one run.
 --full adds the table below (both dtypes, the naive enumeration, per-neuron parameters).
 
 Networks (tau_m = tau_s = 1, threshold 1, bias spike at 0.9 in every layer):
@@ -171,13 +174,15 @@ def measure(net, x, backend, mode, batch, repeats):
     return batch / wall, batch, batch / cpu
 
 
-TORCH_VARIANTS = {"native": ("native", False), "torch": ("torch", False), "torch-ref": ("torch", True)}
+# variant: (backend, torch reference?, native thread pool)
+TORCH_VARIANTS = {"native": ("native", False, None), "native-pth": ("native", False, "pthreads"),
+                  "torch": ("torch", False, None), "torch-ref": ("torch", True, None)}
 
 
 def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
     """float32 samples/s, 1 vs 2 threads, native vs torch vs torch-ref (module docstring);
     returns {(network, inputs, pass, variant, threads): (best, median)}."""
-    small = {"native": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
+    small = {"native": batch, "native-pth": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
     threads_before = torch.get_num_threads()
     print(f"\nfloat32 samples/s (wall; min/median of {repeats} runs as 'best (median)'), [batch timed]; "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -191,9 +196,10 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
         short = label.split(",")[0].split(":")[0][:18]
         for mode in ("forward", "forward+backward"):
             for variant in variants:
-                backend, reference = TORCH_VARIANTS[variant]
+                backend, reference, pool = TORCH_VARIANTS[variant]
                 if backend == "native" and not native.available():
                     continue
+                pool_before = native.thread_pool(pool or native.DEFAULT_POOL) if backend == "native" else None
                 n = small[variant]
                 cells = []
                 for threads in (1, 2):
@@ -203,6 +209,8 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
                         ts = timings(fn, repeats)
                     cells.append((n / ts[0], n / ts[len(ts) // 2]))
                     results[(name, short, mode, variant, threads)] = cells[-1]
+                if pool_before:
+                    native.thread_pool(pool_before)
                 print(f"{name:11} {short:18} {mode:17} {variant:9} "
                       + " ".join(f"{best:9.0f} ({median:7.0f}) " for best, median in cells)
                       + f"[{n}] {cells[1][0] / cells[0][0]:5.2f}x")

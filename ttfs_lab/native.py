@@ -122,6 +122,28 @@ def get_num_threads() -> int | None:
     return _num_threads
 
 
+POOLS = ("openmp", "pthreads")
+DEFAULT_POOL = _native.thread_pool() if _native is not None else "pthreads"
+
+
+def thread_pool(name: str | None = None) -> str:
+    """Where the kernels' threads come from; returns the choice before this call (name=None:
+    only report it).
+
+    "openmp" (the default where torch uses libgomp): torch's own OpenMP team of the calling
+    thread. Its workers keep spinning for ~10 ms after every parallel torch operation; threads
+    of our own, started then, would share the cores with them and 2 threads gave 1.0-1.9x.
+    "pthreads": threads started for each call (~50 us each), as before.
+    """
+    if name is not None and name not in POOLS:
+        raise ValueError(f"thread pool must be one of {', '.join(POOLS)}; got {name!r}")
+    if _native is None:
+        if name == "openmp":
+            raise ValueError("the native backend is not available: no thread pool to choose")
+        return "pthreads"
+    return _native.thread_pool(name)
+
+
 def _threads(work: int) -> int:
     """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
     about as much as a few tens of thousands of them."""
