@@ -286,6 +286,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define EPS FLT_EPSILON
 #include "ttfs_kernels.inc"
 #include "ttfs_delays.inc" /* synaptic delays */
+#include "ttfs_train.inc" /* the fused training step */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -314,6 +315,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define EPS DBL_EPSILON
 #include "ttfs_kernels.inc"
 #include "ttfs_delays.inc" /* synaptic delays */
+#include "ttfs_train.inc" /* the fused training step */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -501,12 +503,15 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
 
 #define TTFS_DELAYS_BINDINGS
 #include "ttfs_delays.inc"
+#define TTFS_TRAIN_BINDINGS
+#include "ttfs_train.inc"
 
 static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, forward_doc},
     {"forward_per_neuron", py_forward_per_neuron, METH_VARARGS, forward_per_neuron_doc},
     {"backward", py_backward, METH_VARARGS, backward_doc},
     TTFS_DELAYS_METHODS
+    TTFS_TRAIN_METHODS
     {NULL, NULL, 0, NULL},
 };
 
