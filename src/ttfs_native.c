@@ -401,6 +401,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define EPS FLT_EPSILON
 #include "ttfs_kernels.inc"
 #include "ttfs_delays.inc" /* synaptic delays */
+#include "ttfs_train.inc" /* the fused training step */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -429,6 +430,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define EPS DBL_EPSILON
 #include "ttfs_kernels.inc"
 #include "ttfs_delays.inc" /* synaptic delays */
+#include "ttfs_train.inc" /* the fused training step */
 #undef REAL
 #undef SFX
 #undef FLAG_T
@@ -657,6 +659,8 @@ static PyObject *py_thread_backoff(PyObject *self, PyObject *args)
 
 #define TTFS_DELAYS_BINDINGS
 #include "ttfs_delays.inc"
+#define TTFS_TRAIN_BINDINGS
+#include "ttfs_train.inc"
 
 static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, forward_doc},
@@ -665,6 +669,7 @@ static PyMethodDef methods[] = {
     {"thread_pool", py_thread_pool, METH_VARARGS, thread_pool_doc},
     {"thread_backoff", py_thread_backoff, METH_VARARGS, thread_backoff_doc},
     TTFS_DELAYS_METHODS
+    TTFS_TRAIN_METHODS
     {NULL, NULL, 0, NULL},
 };
 
