@@ -215,7 +215,7 @@ class Voila:
         env = dict(os.environ, JUPYTER_PATH=str(ROOT / "apps" / "jupyter"), TTFS_LAB_STATE_DIR=str(self.dir),
                    TTFS_LAB_RUN_DIR=str(self.dir / "run"))
         voila = Path(sys.executable).with_name("voila")
-        self.proc = subprocess.Popen([str(voila), "--Voila.config_file_paths=apps", "apps", "--no-browser",
+        self.proc = subprocess.Popen([str(voila), f"--Voila.config_file_paths={ROOT / 'apps'}", str(ROOT / "apps"), "--no-browser",
                                       f"--port={self.port}", "--Voila.ip=127.0.0.1"], cwd=ROOT, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_http(self.url + "/", self.proc)

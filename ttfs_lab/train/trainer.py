@@ -145,7 +145,7 @@ class Trainer:
                 if self._stop.is_set():
                     break
                 epoch_before = self.epoch
-                self.train_batch()
+                self._advance()
                 if self.epoch > epoch_before:
                     bar.update(1)
                     bar.set_postfix(val_acc=f"{self.history['validation_accuracy'][-1]:.4f}")
@@ -154,6 +154,10 @@ class Trainer:
         elif self._average is not None and self.epoch >= target:
             self._restore(self._average)
         return self.history
+
+    def _advance(self):
+        """One unit of run()'s loop: a batch here; FusedTrainer runs the rest of an epoch."""
+        self.train_batch()
 
     def _snapshot(self) -> list[torch.Tensor]:
         """Copies of every parameter (the weights; with delays, each layer's weight then delay)."""

@@ -3,6 +3,10 @@
 Voilà's own settings come from apps/voila.json (also on JUPYTER_CONFIG_PATH, read by Voilà's
 server extension), the same file `make app` serves with. Its other sections (kernel culling and
 the like, for jupyter_server's classes) apply to this server too, so both modes cull alike.
+One of them is ``VoilaExecutor.iopub_timeout`` (nbclient's default is 4 s): on a loaded machine
+a dashboard cell's widget output can arrive later than that after the cell's reply, nbclient then
+drops it with only a log warning, and the page never shows its controls (measured: 3-4 of 5
+pages opened at once on plain Voila, before it was raised to 120 s; 0 of 5 after).
 """
 import json
 import os
