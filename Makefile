@@ -77,6 +77,7 @@ test: install hub-install
 bench: install
 	@set -e; for f in benchmarks/*.py; do \
 	    [ -e "$$f" ] || { echo "no benchmarks yet"; break; }; \
+	    case "$${f##*/}" in _*) continue;; esac; \
 	    echo "== $$f"; $(BIN)/python "$$f"; \
 	done
 

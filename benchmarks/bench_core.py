@@ -2,12 +2,16 @@
 
     python benchmarks/bench_core.py [--batch 1000] [--repeats 5] [--quick]      # threads table
     python benchmarks/bench_core.py --full [--threads N]                          # + all backends
+    python benchmarks/bench_core.py --rounds 5 --variants native                  # 2t/1t min/median
 
 The first table (always printed): float32, 1 vs 2 threads (torch.set_num_threads, which the
 native kernels follow), native vs torch vs "torch-ref", samples/s forward and forward+backward,
 min and median of --repeats runs. "torch" is the torch backend as it runs (ttfs_lab.fast_torch),
 "torch-ref" the readable reference it replaced (spike_times._solve_chunk, kept callable via
 fast_torch.use_reference()): the before/after of the torch path, measured in one run.
+"native" runs its threads in torch's OpenMP team (native.thread_pool, the default),
+"native-pth" on pthreads started per call (what it did before): the before/after of the
+threads, measured in one run.
 --full adds the table below (both dtypes, the naive enumeration, per-neuron parameters).
 
 Networks (tau_m = tau_s = 1, threshold 1, bias spike at 0.9 in every layer):
@@ -39,6 +43,7 @@ import time
 
 import numpy as np
 import torch
+from _timing import timings
 from scipy.special import lambertw
 
 from ttfs_lab import NeuronParams, TTFSNetwork, fast_torch, native
@@ -169,23 +174,15 @@ def measure(net, x, backend, mode, batch, repeats):
     return batch / wall, batch, batch / cpu
 
 
-def timings(fn, repeats: int) -> list[float]:
-    """Wall seconds of `repeats` runs after a warm-up, sorted."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-    return sorted(out)
+# variant: (backend, torch reference?, native thread pool)
+TORCH_VARIANTS = {"native": ("native", False, None), "native-pth": ("native", False, "pthreads"),
+                  "torch": ("torch", False, None), "torch-ref": ("torch", True, None)}
 
 
-TORCH_VARIANTS = {"native": ("native", False), "torch": ("torch", False), "torch-ref": ("torch", True)}
-
-
-def thread_table(cases, batch, repeats, quick):
-    """float32 samples/s, 1 vs 2 threads, native vs torch vs torch-ref (module docstring)."""
-    small = {"native": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
+def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
+    """float32 samples/s, 1 vs 2 threads, native vs torch vs torch-ref (module docstring);
+    returns {(network, inputs, pass, variant, threads): (best, median)}."""
+    small = {"native": batch, "native-pth": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
     threads_before = torch.get_num_threads()
     print(f"\nfloat32 samples/s (wall; min/median of {repeats} runs as 'best (median)'), [batch timed]; "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -198,9 +195,11 @@ def thread_table(cases, batch, repeats, quick):
         xf = x.float()
         short = label.split(",")[0].split(":")[0][:18]
         for mode in ("forward", "forward+backward"):
-            for variant, (backend, reference) in TORCH_VARIANTS.items():
+            for variant in variants:
+                backend, reference, pool = TORCH_VARIANTS[variant]
                 if backend == "native" and not native.available():
                     continue
+                pool_before = native.thread_pool(pool or native.DEFAULT_POOL) if backend == "native" else None
                 n = small[variant]
                 cells = []
                 for threads in (1, 2):
@@ -210,6 +209,8 @@ def thread_table(cases, batch, repeats, quick):
                         ts = timings(fn, repeats)
                     cells.append((n / ts[0], n / ts[len(ts) // 2]))
                     results[(name, short, mode, variant, threads)] = cells[-1]
+                if pool_before:
+                    native.thread_pool(pool_before)
                 print(f"{name:11} {short:18} {mode:17} {variant:9} "
                       + " ".join(f"{best:9.0f} ({median:7.0f}) " for best, median in cells)
                       + f"[{n}] {cells[1][0] / cells[0][0]:5.2f}x")
@@ -222,6 +223,18 @@ def thread_table(cases, batch, repeats, quick):
     return results
 
 
+def print_ratio_summary(rounds):
+    """min and median over rounds of each row's 2-thread/1-thread ratio (of the best times)."""
+    print(f"\n2 threads / 1 thread over {len(rounds)} rounds (ratio of each round's best; min, median), "
+          f"load average {os.getloadavg()[0]:.1f}")
+    rows = sorted({key[:4] for key in rounds[0]}, key=list(dict.fromkeys(k[:4] for k in rounds[0])).index)
+    for row in rows:
+        ratios = sorted(r[row + (2,)][0] / r[row + (1,)][0] for r in rounds)
+        name, short, mode, variant = row
+        print(f"  {name:11} {short:18} {mode:17} {variant:9} min {ratios[0]:5.2f}x  median {ratios[len(ratios) // 2]:5.2f}x"
+              f"  all {' '.join(f'{x:.2f}' for x in ratios)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1000)
@@ -229,6 +242,10 @@ def main():
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--quick", action="store_true", help="smaller batches for the slow backends")
     parser.add_argument("--full", action="store_true", help="also the table of every backend, both dtypes")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="print the threads table this many times, then min/median of each row's 2t/1t")
+    parser.add_argument("--variants", default=",".join(TORCH_VARIANTS),
+                        help=f"comma-separated, of {', '.join(TORCH_VARIANTS)} (default: all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -250,7 +267,13 @@ def main():
         net_mn = calibrated_mnist_network(x_mn, rng)
         cases.append(("256-246-10", label, net_mn, x_mn, {}))
 
-    thread_table(cases, args.batch, args.repeats, args.quick)
+    variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    unknown = set(variants) - set(TORCH_VARIANTS)
+    if unknown or not variants:
+        parser.error(f"--variants: choose from {', '.join(TORCH_VARIANTS)}, got {args.variants!r}")
+    rounds = [thread_table(cases, args.batch, args.repeats, args.quick, variants) for _ in range(max(1, args.rounds))]
+    if len(rounds) > 1:
+        print_ratio_summary(rounds)
     if not args.full:
         return
     rows = []

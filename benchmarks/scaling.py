@@ -32,9 +32,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import time
 
 import torch
+from _timing import min_median, timings
 
 from ttfs_lab import NeuronParams, first_spike_times, native
 
@@ -66,20 +66,6 @@ def step_fn(x, w):
     return run
 
 
-def seconds(fn, repeats, budget=2.0):
-    """(min, median) wall seconds; fewer repeats when one run exceeds the budget."""
-    fn()
-    out = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - started)
-        if sum(out) > budget and len(out) >= 2:
-            break
-    out.sort()
-    return out[0], out[len(out) // 2]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -101,7 +87,7 @@ def main():
             for backend in backends:
                 xb = x[:1000] if (backend == "torch" and args.quick) else x
                 with native.set_backend(backend):
-                    best, median = seconds(step_fn(xb, w), args.repeats)
+                    best, median = min_median(timings(step_fn(xb, w), args.repeats, budget=2.0))
                 triples = xb.shape[0] * sizes["n_in"] * sizes["n_out"]
                 cells.append(f"{best:10.5f} ({median:9.5f}) {best / triples * 1e9:13.2f}")
             print(f"{sweep:8} {value:6d} " + " ".join(cells))

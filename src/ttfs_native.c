@@ -3,12 +3,15 @@
  * Plain C99 + pthreads, no torch headers: the Python side (ttfs_lab/native.py) passes
  * tensor.data_ptr() addresses of contiguous CPU tensors, their sizes and the neuron
  * parameters. The batch is split over threads (see run_parallel); the GIL is
- * released while the kernels run. No OpenMP on purpose: torch ships its own runtime.
+ * released while the kernels run. Not compiled with OpenMP (a second OpenMP runtime next to
+ * torch's would bring a second thread pool): the threads are torch's own OpenMP team, reached
+ * through the runtime torch already loaded (see find_openmp), else pthreads started per call.
  * The kernels themselves live in ttfs_kernels.inc, included once per precision.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dlfcn.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
@@ -16,6 +19,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define ALWAYS_INLINE __attribute__((always_inline))
@@ -57,6 +61,10 @@ enum { REGIME_EQUAL = 0, REGIME_DOUBLE = 1, REGIME_GENERAL = 2 };
 #define BOUND_SLACK 64.0
 /* Buckets per item of the forward kernel's counting sort (see sort_items). */
 #define SORT_BUCKETS 4
+/* Blocks of rows of the backward kernel, each with its own grad_w accumulator (see backward),
+ * and the memory those may take together. */
+#define BWD_BLOCKS 16
+#define BWD_BLOCK_BYTES ((ptrdiff_t)32 << 20)
 /* Neurons processed together by the forward kernel (see forward_sample); at most 64 (a bit mask). */
 #define NEURON_BLOCK 64
 
@@ -101,20 +109,105 @@ static void *run_worker(void *arg)
     }
 }
 
-/* Runs fn on n_threads threads over [0, n_batch); one of them is the calling thread. A thread
- * that cannot be started runs on the calling thread afterwards.
- * Static (dynamic = 0): contiguous blocks, one per thread -- the backward kernels' per-thread
- * sums then always add up the same rows in the same order (reproducible gradients).
- * Dynamic: threads take chunks of rows from a shared cursor until none are left, so a thread
- * that gets its core late (a busy machine, or torch's OpenMP workers still spinning after the
- * previous torch operation, which costs a 2-thread forward ~10 ms) does less of the work
- * instead of finishing last. For the forward kernels: each row's result does not depend on
- * which thread computes it. */
-static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, int dynamic, double *span)
+/* torch's OpenMP runtime (libgomp), if this process has loaded it. After each parallel torch
+ * operation its worker threads keep spinning (libgomp's default wait policy, ~10 ms here)
+ * on the cores that pthreads started now would need: 3 runnable threads on 2 cores, and
+ * 2 threads were measured at 1.0-1.9x of one. Run inside that same team instead, the
+ * spinning workers take the work at once, and no thread is started per call (~50 us each).
+ * GOMP_parallel is the ABI that `#pragma omp parallel` compiles to (GCC >= 4.9). */
+typedef void (*gomp_parallel_t)(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+typedef int (*omp_int_t)(void);
+static gomp_parallel_t gomp_parallel;
+static omp_int_t omp_thread_num, omp_in_parallel;
+static int use_openmp; /* 1: run in torch's OpenMP team (if found); 0: pthreads */
+
+static void find_openmp(void)
+{
+    /* RTLD_NOLOAD: only a runtime that is already loaded (torch's); never load one ourselves */
+    void *lib = dlopen("libgomp.so.1", RTLD_LAZY | RTLD_NOLOAD);
+    if (!lib) return;
+    gomp_parallel = (gomp_parallel_t)dlsym(lib, "GOMP_parallel");
+    omp_thread_num = (omp_int_t)dlsym(lib, "omp_get_thread_num");
+    omp_in_parallel = (omp_int_t)dlsym(lib, "omp_in_parallel");
+    if (!gomp_parallel || !omp_thread_num || !omp_in_parallel) gomp_parallel = NULL;
+    use_openmp = gomp_parallel != NULL;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Backing off from threads that do not get a core. A fork-join call waits for its slowest
+ * thread; on a busy machine a helper thread can sit in the run queue for milliseconds (its
+ * wake-up, or its last chunk), and 2 threads were measured at 0.1-0.5x of one. So each
+ * parallel call measures how long the calling thread waited for the others after its own
+ * share ran out; a wait above WAIT_FRACTION of its working time (and above WAIT_MIN) makes
+ * the next `backoff_calls` calls run on the calling thread alone, a run twice as long after
+ * each failed retry (up to BACKOFF_MAX), reset by a call whose helpers kept up. Either way
+ * the rows go through the same blocks and accumulators, so results do not change. */
+#define WAIT_FRACTION 0.25
+#define WAIT_MIN 200e-6
+#define BACKOFF_MAX 256
+static int backoff_calls;    /* calls left to run on one thread */
+static int backoff_length = 1; /* the next run of single-thread calls */
+
+static int backing_off(void)
+{
+    int left = __atomic_load_n(&backoff_calls, __ATOMIC_RELAXED);
+    if (left <= 0) return 0;
+    __atomic_store_n(&backoff_calls, left - 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static void judge_helpers(double started, double own_done, double all_done)
+{
+    double wait = all_done - own_done, own = own_done - started;
+    int length = __atomic_load_n(&backoff_length, __ATOMIC_RELAXED);
+    if (wait > WAIT_MIN && wait > WAIT_FRACTION * own) {
+        __atomic_store_n(&backoff_calls, length, __ATOMIC_RELAXED);
+        __atomic_store_n(&backoff_length, length < BACKOFF_MAX ? 2 * length : BACKOFF_MAX, __ATOMIC_RELAXED);
+    } else if (length > 1) {
+        __atomic_store_n(&backoff_length, 1, __ATOMIC_RELAXED);
+    }
+}
+
+typedef struct {
+    worker_t *workers;
+    int n_threads;
+    char *ran;       /* ran[t]: worker t was run by team thread t */
+    double own_done; /* when the calling thread (team thread 0) finished its share */
+} team_t;
+
+static void team_body(void *arg)
+{
+    team_t *team = arg;
+    int t = omp_thread_num();
+    if (t >= 0 && t < team->n_threads) {
+        run_worker(&team->workers[t]);
+        team->ran[t] = 1;
+        if (t == 0) team->own_done = now_seconds();
+    }
+}
+
+/* Runs fn over [0, n_batch) on up to n_threads threads; one of them is the calling thread.
+ * chunk < 0 (static): contiguous blocks, one per thread (res.tid = the block).
+ * chunk = 0 (dynamic): threads take chunks of rows from a shared cursor until none are left,
+ * so a thread that gets its core late does less of the work instead of finishing last; for
+ * kernels whose rows do not depend on which thread computes them (the forward kernels).
+ * chunk > 0: the same with chunks of exactly `chunk` rows starting at multiples of it, so
+ * the rows of chunk k are [k chunk, (k + 1) chunk) whatever the threads (the backward keeps
+ * one accumulator per chunk: sums independent of the thread count).
+ * A thread that cannot be started (or a team smaller than asked for, or backing_off()) leaves
+ * its share to the calling thread. Returns the workers used (static: n_threads), -1 on error. */
+static int run_rows(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, ptrdiff_t chunk, double *span)
 {
     worker_t stack_workers[16];
     if (n_threads < 1) n_threads = 1;
     if (n_threads > n_batch) n_threads = n_batch > 0 ? (int)n_batch : 1;
+    if (chunk > 0 && n_threads > (n_batch + chunk - 1) / chunk) n_threads = (int)((n_batch + chunk - 1) / chunk);
     worker_t *workers = n_threads <= 16 ? stack_workers : malloc((size_t)n_threads * sizeof *workers);
     pthread_t *ids = malloc((size_t)n_threads * sizeof *ids);
     char *started = calloc((size_t)n_threads, 1);
@@ -124,25 +217,41 @@ static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads,
         free(started);
         return -1;
     }
-    ptrdiff_t next = 0, chunk = n_batch / (16 * (ptrdiff_t)n_threads);
-    if (chunk < 1) chunk = 1;
+    ptrdiff_t next = 0;
+    if (chunk == 0) chunk = n_batch / (16 * (ptrdiff_t)n_threads);
+    if (chunk == 0) chunk = 1;
     for (int t = 0; t < n_threads; ++t) {
         workers[t].fn = fn;
         workers[t].job = job;
         workers[t].b0 = n_batch * t / n_threads;
         workers[t].b1 = n_batch * (t + 1) / n_threads;
-        workers[t].next = dynamic && n_threads > 1 ? &next : NULL;
+        workers[t].next = chunk > 0 ? &next : NULL;
         workers[t].n_batch = n_batch;
         workers[t].chunk = chunk;
         workers[t].res.tid = t;
         workers[t].res.error = 0;
         workers[t].res.span = 0.0;
     }
-    for (int t = 1; t < n_threads; ++t) started[t] = pthread_create(&ids[t], NULL, run_worker, &workers[t]) == 0;
-    run_worker(&workers[0]);
-    for (int t = 1; t < n_threads; ++t) {
-        if (started[t]) pthread_join(ids[t], NULL);
-        else run_worker(&workers[t]);
+    if (n_threads == 1 || backing_off()) {
+        for (int t = 0; t < n_threads; ++t) run_worker(&workers[t]); /* dynamic: the first takes all */
+    } else if (use_openmp && !omp_in_parallel()) {
+        team_t team = {workers, n_threads, started, 0.0};
+        double t0 = now_seconds();
+        gomp_parallel(team_body, &team, (unsigned)n_threads, 0);
+        double t1 = now_seconds();
+        for (int t = 0; t < n_threads; ++t)
+            if (!started[t]) run_worker(&workers[t]);
+        if (started[0]) judge_helpers(t0, team.own_done, t1);
+    } else {
+        double t0 = now_seconds();
+        for (int t = 1; t < n_threads; ++t) started[t] = pthread_create(&ids[t], NULL, run_worker, &workers[t]) == 0;
+        run_worker(&workers[0]);
+        double own = now_seconds();
+        for (int t = 1; t < n_threads; ++t) {
+            if (started[t]) pthread_join(ids[t], NULL);
+            else run_worker(&workers[t]);
+        }
+        judge_helpers(t0, own, now_seconds());
     }
     int error = 0;
     double worst = 0.0;
@@ -155,6 +264,12 @@ static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads,
     free(ids);
     free(started);
     return error ? -1 : n_threads;
+}
+
+/* dynamic = 1: run_rows' dynamic schedule, 0: static */
+static int run_parallel(rows_fn fn, void *job, ptrdiff_t n_batch, int n_threads, int dynamic, double *span)
+{
+    return run_rows(fn, job, n_batch, n_threads, dynamic ? 0 : -1, span);
 }
 
 /* ------------------------------------------------------------------ exp for vectorised loops */
@@ -501,6 +616,47 @@ static PyObject *py_backward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(thread_pool_doc,
+    "thread_pool(name=None) -> the pool in use before the call\n\n"
+    "\"openmp\": torch's OpenMP team (the default where torch's libgomp is loaded), \"pthreads\": threads\n"
+    "started per call. name=None only reports. \"openmp\" without a loaded libgomp is a ValueError.");
+
+static PyObject *py_thread_pool(PyObject *self, PyObject *args)
+{
+    const char *name = NULL;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|z", &name)) return NULL;
+    const char *previous = use_openmp ? "openmp" : "pthreads";
+    if (name) {
+        if (!strcmp(name, "openmp") && gomp_parallel) use_openmp = 1;
+        else if (!strcmp(name, "pthreads")) use_openmp = 0;
+        else {
+            PyErr_Format(PyExc_ValueError, "thread pool must be 'pthreads'%s, got %R",
+                         gomp_parallel ? " or 'openmp'" : " ('openmp': no libgomp loaded)", PyTuple_GET_ITEM(args, 0));
+            return NULL;
+        }
+    }
+    return PyUnicode_FromString(previous);
+}
+
+PyDoc_STRVAR(thread_backoff_doc,
+    "thread_backoff(calls=None) -> calls left before the call\n\n"
+    "Parallel calls still to run on the calling thread alone (the back-off after helpers that did\n"
+    "not get a core, see run_rows); calls sets it (0: use threads again at once).");
+
+static PyObject *py_thread_backoff(PyObject *self, PyObject *args)
+{
+    int calls = -1;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|i", &calls)) return NULL;
+    int previous = __atomic_load_n(&backoff_calls, __ATOMIC_RELAXED);
+    if (calls >= 0) {
+        __atomic_store_n(&backoff_calls, calls, __ATOMIC_RELAXED);
+        if (calls == 0) __atomic_store_n(&backoff_length, 1, __ATOMIC_RELAXED);
+    }
+    return PyLong_FromLong(previous > 0 ? previous : 0);
+}
+
 #define TTFS_DELAYS_BINDINGS
 #include "ttfs_delays.inc"
 #define TTFS_TRAIN_BINDINGS
@@ -510,6 +666,8 @@ static PyMethodDef methods[] = {
     {"forward", py_forward, METH_VARARGS, forward_doc},
     {"forward_per_neuron", py_forward_per_neuron, METH_VARARGS, forward_per_neuron_doc},
     {"backward", py_backward, METH_VARARGS, backward_doc},
+    {"thread_pool", py_thread_pool, METH_VARARGS, thread_pool_doc},
+    {"thread_backoff", py_thread_backoff, METH_VARARGS, thread_backoff_doc},
     TTFS_DELAYS_METHODS
     TTFS_TRAIN_METHODS
     {NULL, NULL, 0, NULL},
@@ -522,5 +680,6 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__native(void)
 {
+    find_openmp();
     return PyModule_Create(&module);
 }

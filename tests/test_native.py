@@ -30,6 +30,7 @@ import pytest
 import torch
 
 from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, kernel, membrane_potential, native
+from ttfs_lab.delays import synaptic_spike_times
 from ttfs_lab.prefix_sums import PerNeuron, max_exponent
 from ttfs_lab.spike_times import (
     _MIN_SLOPE, _per_neuron_torch, implicit_gradients, per_neuron_spike_times, spike_times_and_slopes,
@@ -454,7 +455,55 @@ def test_threads_do_not_change_results():
         torch.set_num_threads(before)
     (T1, S1, gx1, gw1), (T2, S2, gx2, gw2) = results
     assert torch.equal(T1, T2) and torch.equal(S1, S2) and torch.equal(gx1, gx2)  # per sample: identical
-    assert torch.allclose(gw1, gw2, rtol=1e-13, atol=1e-13 * gw1.abs().max())  # summed in another order
+    # grad_w sums blocks of rows fixed by the sizes, in block order: the same bits on any threads
+    assert torch.equal(gw1, gw2)
+
+
+@needs_native
+@pytest.mark.parametrize("pool", native.POOLS)
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float64))
+def test_thread_pools_and_back_off_do_not_change_results(pool, dtype):
+    """Both thread pools, and the back-off that runs a parallel call on the calling thread
+    alone (run_rows in src/ttfs_native.c), do not change a bit."""
+    if pool == "openmp" and native.DEFAULT_POOL != "openmp":
+        pytest.skip("torch's libgomp is not loaded")
+    params = NeuronParams()
+    rng = np.random.default_rng(14)  # 64 % of the neurons fire
+    times, weights = random_layer(rng, params, n_in=70, n_out=90, batch=400)
+    times, weights = times.to(dtype), weights.to(dtype)
+    g = torch.tensor(rng.normal(size=(400, 90)), dtype=dtype)
+    delays = torch.tensor(rng.uniform(0, 0.3, size=(70, 90)), dtype=dtype)
+
+    def everything():
+        T, S = run("native", spike_times_and_slopes, times, weights, params)
+        grads = run("native", implicit_gradients, times, weights, T, S, g, params)
+        with native.set_backend("native"):
+            d = delays.clone().requires_grad_(True)
+            w = weights.clone().requires_grad_(True)
+            out = synaptic_spike_times(times, w, d, params)
+            torch.where(torch.isfinite(out), out, 0).sum().backward()
+        return (T, S) + grads + (out.detach(), w.grad, d.grad)
+
+    before, threads_before = native.thread_pool(pool), native.get_num_threads()
+    try:
+        native.set_num_threads(1)
+        one = everything()
+        native.set_num_threads(2)
+        native._native.thread_backoff(0)
+        two = everything()
+        native._native.thread_backoff(10**6)  # every parallel call on the calling thread
+        backed_off = everything()
+        assert native._native.thread_backoff(0) < 10**6
+    finally:
+        native.thread_pool(before)
+        native.set_num_threads(threads_before)
+    assert torch.isfinite(one[0]).any() and not torch.isfinite(one[0]).all()
+    for a, b, c in zip(one, two, backed_off):
+        assert torch.equal(b, c)
+    # the undelayed backward sums fixed blocks of rows: one thread gives the same bits too (the
+    # delays' backward sums one block per thread: the same on 2 threads, with or without back-off)
+    for a, b in zip(one[:5], two[:5]):
+        assert torch.equal(a, b)
 
 
 @needs_native

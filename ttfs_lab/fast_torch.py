@@ -29,34 +29,23 @@ import torch
 from .params import NeuronParams
 from .prefix_sums import basis, stationary_point, summed_input, summed_input_slope
 from .solvers import solve_bracketed, solve_double, solve_equal
+from .switch import Switch
 from .validation import span_message
 
 # Elements of one [chunk, n, M] buffer (float32: 1 MB), so the passes run from the L2 cache.
 CHUNK_ELEMENTS = 1 << 18
 
-_enabled = True
+_enabled = Switch(True)
 
 
-class use_reference:
+def use_reference(reference: bool = True):
     """Run the torch backend through the reference (spike_times._solve_chunk) instead of this
     module; a plain call or a context manager (restores the previous choice)."""
-
-    def __init__(self, reference: bool = True):
-        global _enabled
-        self.previous = _enabled
-        _enabled = not reference
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        global _enabled
-        _enabled = self.previous
-        return False
+    return _enabled.set(not reference)
 
 
 def enabled() -> bool:
-    return _enabled
+    return _enabled.value
 
 
 def chunks(n_batch: int, n_in: int, n_out: int, elements: int = CHUNK_ELEMENTS):

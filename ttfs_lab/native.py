@@ -29,6 +29,7 @@ import torch
 
 from .params import NeuronParams
 from .prefix_sums import max_exponent
+from .switch import Switch
 
 try:
     from . import _native
@@ -57,7 +58,7 @@ def _backend_from_environment() -> str:
     return name
 
 
-_backend = _backend_from_environment()
+_backend = Switch(_backend_from_environment())
 _warned = False
 
 
@@ -68,33 +69,22 @@ def available() -> bool:
 
 def get_backend() -> str:
     """The current choice: "auto", "native" or "torch"."""
-    return _backend
+    return _backend.value
 
 
-class set_backend:
+def set_backend(name: str):
     """Select the spike-time backend; usable as a plain call or as a context manager."""
-
-    def __init__(self, name: str):
-        global _backend
-        self.previous = _backend
-        _backend = _check_name(name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        global _backend
-        _backend = self.previous
-        return False
+    return _backend.set(_check_name(name))
 
 
 def applies(*tensors: torch.Tensor) -> bool:
     """Use the native kernels for these tensors? (backend choice, device, dtype)."""
     global _warned
-    if _backend == "torch":
+    backend = _backend.value
+    if backend == "torch":
         return False
     if _native is None:
-        if _backend == "native":
+        if backend == "native":
             raise RuntimeError(f"TTFS_LAB_BACKEND=native but ttfs_lab._native did not import ({_IMPORT_ERROR})")
         if not _warned:
             _warned = True
@@ -130,6 +120,28 @@ def set_num_threads(n: int | None) -> None:
 def get_num_threads() -> int | None:
     """What set_num_threads() set (None: follow torch.get_num_threads())."""
     return _num_threads
+
+
+POOLS = ("openmp", "pthreads")
+DEFAULT_POOL = _native.thread_pool() if _native is not None else "pthreads"
+
+
+def thread_pool(name: str | None = None) -> str:
+    """Where the kernels' threads come from; returns the choice before this call (name=None:
+    only report it).
+
+    "openmp" (the default where torch uses libgomp): torch's own OpenMP team of the calling
+    thread. Its workers keep spinning for ~10 ms after every parallel torch operation; threads
+    of our own, started then, would share the cores with them and 2 threads gave 1.0-1.9x.
+    "pthreads": threads started for each call (~50 us each), as before.
+    """
+    if name is not None and name not in POOLS:
+        raise ValueError(f"thread pool must be one of {', '.join(POOLS)}; got {name!r}")
+    if _native is None:
+        if name == "openmp":
+            raise ValueError("the native backend is not available: no thread pool to choose")
+        return "pthreads"
+    return _native.thread_pool(name)
 
 
 def _threads(work: int) -> int:
