@@ -214,3 +214,26 @@ def test_bad_data_gives_one_clear_error():
         trainer.run()
     with pytest.raises(ValueError, match="span"):  # the reference refuses the same sample
         Trainer(preset("paper"), data=dict(data, train=(x_far, y)), progress=False).run()
+
+
+def test_stop_from_another_thread_ends_a_fused_epoch_early():
+    """Without callbacks an epoch is one native call; stop() still ends it after the current
+    batch (the kernel reads a flag the trainer sets), and the bookkeeping stays whole."""
+    import threading
+
+    data = small_data(n_train=3000)
+    trainer = FusedTrainer(preset("paper", epochs=3, batch_size=5), data=data, progress=False)
+
+    def stopper():
+        while trainer._order is None:  # set just before the native call starts
+            pass
+        trainer.stop()
+
+    thread = threading.Thread(target=stopper)
+    thread.start()
+    trainer.run()
+    thread.join()
+    assert trainer.epoch == 0 and 1 <= trainer._batch_index < 600
+    assert trainer.step_count == trainer._batch_index == trainer._epoch_stats.batches
+    trainer.run()  # and resumes where it stopped
+    assert trainer.epoch == 3 and trainer.step_count == 3 * 600
