@@ -30,6 +30,7 @@ import pytest
 import torch
 
 from ttfs_lab import NeuronParams, TTFSNetwork, first_spike_times, kernel, membrane_potential, native
+from mp_reference import first_spike
 from ttfs_lab.delays import synaptic_spike_times
 from ttfs_lab.prefix_sums import PerNeuron, max_exponent
 from ttfs_lab.spike_times import (
@@ -248,14 +249,16 @@ def test_per_neuron_edge_cases_threads_and_errors():
         T0, T1 = run("torch", per_neuron_spike_times, *args), run("native", per_neuron_spike_times, *args)
         assert torch.equal(torch.isfinite(T0), torch.isfinite(T1))
         assert torch.allclose(T1[torch.isfinite(T1)], T0[torch.isfinite(T0)], rtol=1e-12, atol=1e-12)
+    # a span past the first-input reference's exponentials (once refused): every neuron's sums are
+    # referenced to the interval's start now, so both backends compute it, and agree with mpmath
     x = torch.tensor([[0.0, 1.2 * max_exponent(torch.float64) * 0.5]], dtype=torch.float64)
-    messages = []
-    for backend in ("torch", "native"):
-        with pytest.raises(ValueError, match="span") as info:
-            run(backend, per_neuron_spike_times, x, torch.ones(2, 2, dtype=torch.float64),
-                torch.tensor([1.0, 0.5], dtype=torch.float64), 1.0, 1.0)
-        messages.append(str(info.value))
-    assert messages[0] == messages[1]
+    w = torch.tensor([[0.2, 0.2], [1.0, 3.0]], dtype=torch.float64)
+    tau_m2 = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    results = [run(backend, per_neuron_spike_times, x, w, tau_m2, 1.0, 0.2)[0] for backend in ("torch", "native")]
+    for m in range(2):
+        truth = first_spike(x[0].tolist(), w[:, m].tolist(), float(tau_m2[m]), 1.0, 0.2)[0]
+        for result in results:
+            assert math.isfinite(truth) and abs(float(result[m]) - truth) <= 1e-12 * (1 + truth), (result, truth)
     with pytest.raises(ValueError):  # sizes the kernel indexes memory with
         native.forward_per_neuron(times, weights, tau_m[:-1], tau_s, c, 100.0)
 

@@ -7,7 +7,8 @@ order for NeuronParams layers, on any torch device, and is what the torch backen
   1. sort the whole batch once; inputs at +inf sort last and contribute nothing (their basis
      terms are 0 and no interval of theirs may fire), so every batch chunk is cut to the
      largest number of finite inputs of its samples (16x16 MNIST: ~42 % of the 257);
-  2. P_k, Q_k = cumsum(w_sorted * basis) as in the reference;
+  2. P_k, Q_k as in the reference (cumsum(w_sorted * basis) for tau_m = tau_s, otherwise the
+     doubling scan that references each interval's sums to its start);
   3. the firing test of every interval [t_(k), t_(k+1)),
         tau_m = tau_s = tau:  P_k > 0  and  e^{-s/tau} (P_k s/tau - Q_k) >= c,
                               s = clamp(tau (1 + Q_k/P_k), t_(k), t_(k+1)),
@@ -27,8 +28,8 @@ from __future__ import annotations
 import torch
 
 from .params import NeuronParams
-from .prefix_sums import basis, stationary_point, summed_input, summed_input_slope
-from .solvers import solve_bracketed, solve_double, solve_equal
+from .prefix_sums import basis, interval_sums, stationary_point, summed_input, summed_input_slope
+from .solvers import solve_in_interval
 from .switch import Switch
 from .validation import span_message
 
@@ -72,44 +73,42 @@ def spike_times_and_slopes(input_times, weights, params: NeuronParams, span_limi
     n_finite = finite.sum(dim=1).tolist()
     # the firing interval's P, Q, ends (and for root finding its candidate and peak) per
     # (sample, neuron): found chunk by chunk, solved for the whole batch at once
-    picked = torch.ones((6, n_batch, n_out), dtype=weights.dtype, device=weights.device)
+    # the firing interval's P, Q, ends, the ends' reference (for root finding also its candidate
+    # and peak) per (sample, neuron): found chunk by chunk, solved for the whole batch at once
+    picked = torch.ones((7, n_batch, n_out), dtype=weights.dtype, device=weights.device)
+    picked[6] = 0.0
     fires = torch.zeros((n_batch, n_out), dtype=torch.bool, device=weights.device)
     for rows in chunks(n_batch, max(1, max(n_finite)), n_out):
         n = max(n_finite[rows])
         if n > 0:  # else no sample of this chunk has an input: all silent
             fires[rows] = _first_firing_interval(rel[rows, :n], order[rows, :n], weights, params, picked[:, rows])
-    p_k, q_k, lo_k, hi_k, cand_k, peak_k = picked
-    c = params.c
-    if params.regime == "equal":
-        t = solve_equal(p_k, q_k, c, params)
-    elif params.regime == "double":
-        t = solve_double(p_k, q_k, c, params)
-    else:
-        # Bracket with f(lo) < c <= f(hi): the peak ends it if it reaches c; otherwise the
-        # candidate was a minimum and starts it.
-        one = torch.ones_like(p_k)
-        lo_b = torch.where(peak_k >= c, lo_k, cand_k)
-        hi_b = torch.where(peak_k >= c, cand_k, hi_k)
-        lo_b, hi_b = torch.where(fires, lo_b, one * 0), torch.where(fires, hi_b, one)
-        t = solve_bracketed(p_k, q_k, c, lo_b, hi_b, params)
-    t = torch.minimum(torch.maximum(t, lo_k), hi_k)
+    p_k, q_k, lo_k, hi_k, cand_k, peak_k, ref_k = picked
+    t = solve_in_interval(p_k, q_k, params.c, lo_k, hi_k, cand_k, peak_k, fires, params)
     slope = summed_input_slope(p_k, q_k, t, params)
-    return torch.where(fires, t + origin, times), torch.where(fires, slope, torch.zeros_like(slope))
+    return torch.where(fires, (t + ref_k) + origin, times), torch.where(fires, slope, torch.zeros_like(slope))
 
 
 def _first_firing_interval(rel, order, weights, params: NeuronParams, out):
-    """The reference's steps 2-3 on sorted, cut, shifted inputs rel [b, n]: writes P, Q,
-    t_(k), t_(k+1), candidate and peak of the first interval that fires into out [6, b, M]
-    (left as they are where silent) and returns fires [b, M]."""
+    """The reference's steps 2-3 on sorted, cut, shifted inputs rel [b, n]: writes P, Q, the
+    interval's ends, candidate, peak and the ends' reference (0, or t_(k) for tau_m != tau_s) of
+    the first interval that fires into out [7, b, M] (left as they are where silent) and
+    returns fires [b, M]."""
     c = params.c
     finite = torch.isfinite(rel)
-    p_terms, q_terms = basis(rel, params)  # [b, n]
     w_sorted = weights[order]  # [b, n, M]
-    p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=1)
-    q = torch.cumsum(w_sorted.mul_(q_terms[:, :, None]), dim=1)
+    nxt = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)
+    ref = None
+    if params.regime == "equal":
+        p_terms, q_terms = basis(rel, params)  # [b, n]
+        p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=1)
+        q = torch.cumsum(w_sorted.mul_(q_terms[:, :, None]), dim=1)
+        lo, hi = rel[:, :, None], nxt[:, :, None]
+    else:  # sums referenced to each interval's start (ttfs_lab.prefix_sums.interval_sums)
+        p, q = interval_sums(rel, w_sorted, params)
+        lo = torch.zeros_like(rel)[:, :, None]
+        hi = torch.where(finite, nxt - rel, torch.full_like(rel, float("inf")))[:, :, None]
+        ref = rel[:, :, None]
     del w_sorted
-    lo = rel[:, :, None]
-    hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)[:, :, None]
 
     if params.regime == "equal":
         tau = params.tau_m
@@ -139,7 +138,7 @@ def _first_firing_interval(rel, order, weights, params: NeuronParams, out):
     # max over a bool dim: the value is any(), the index the first True (as the reference)
     fires, k = crosses.max(dim=1, keepdim=True)
     fires = fires.squeeze(1)
-    for slot, x in enumerate((p, q, lo, hi, candidate, peak)):
+    for slot, x in enumerate((p, q, lo, hi, candidate, peak, ref)):
         if x is not None:
             out[slot] = torch.where(fires, x.expand_as(p).gather(1, k).squeeze(1), out[slot])
     return fires

@@ -11,7 +11,13 @@ exactly
 
     kappa(s) = exp(-s/tau_s) * expm1(g s) / (g tau_m),
 
-which has no cancellation and tends to the second form as g -> 0; that is what we compute.
+which has no cancellation and tends to the second form as g -> 0. Written as
+
+    kappa(s) = exp(-s/tau_max) * (-expm1(-|g| s)) / (|g| tau_m),   tau_max = max(tau_m, tau_s),
+
+(the same for either sign of g) both factors stay in [0, 1] resp. [0, 1/|g|]: the product
+form above is inf * 0 for long lags (g s past ~88 in float32), this one never overflows.
+That is what we compute.
 """
 from __future__ import annotations
 
@@ -30,9 +36,14 @@ def kernel(s: torch.Tensor, params: NeuronParams = NeuronParams()) -> torch.Tens
     if params.regime == "equal":
         value = (s / params.tau_m) * torch.exp(-s / params.tau_m)
     else:
-        g = rate_difference(params)
-        value = torch.exp(-s / params.tau_s) * torch.expm1(g * s) / (g * params.tau_m)
+        value = _decay_difference(s, params) / params.tau_m
     return torch.where(causal, value, torch.zeros_like(value))
+
+
+def _decay_difference(s, params: NeuronParams):
+    """tau_m kappa(s) for s >= 0, tau_m != tau_s, in the overflow-free form of the docstring."""
+    rate = abs(rate_difference(params))
+    return torch.exp(-s / max(params.tau_m, params.tau_s)) * (-torch.expm1(-rate * s)) / rate
 
 
 def rate_difference(params: NeuronParams) -> float:
@@ -48,10 +59,8 @@ def kernel_derivative(s: torch.Tensor, params: NeuronParams = NeuronParams()) ->
         tau = params.tau_m
         value = (1.0 - s / tau) * torch.exp(-s / tau) / tau
     else:
-        # d/ds of exp(-s/tau_s) expm1(g s) / (g tau_m), again free of cancellation
-        g = rate_difference(params)
-        gs = g * s
-        value = torch.exp(-s / params.tau_s) / params.tau_m * (torch.exp(gs) - torch.expm1(gs) / (g * params.tau_s))
+        # d/ds of D(s) / tau_m, D = tau_m kappa: D' = exp(-s/tau_m) - D / tau_s (no overflow)
+        value = (torch.exp(-s / params.tau_m) - _decay_difference(s, params) / params.tau_s) / params.tau_m
     return torch.where(causal, value, torch.zeros_like(value))
 
 

@@ -1,17 +1,36 @@
 """The potential of a causal set, written through two running sums.
 
-Shift all times by the sample's first input t_0 (so exponentials stay small) and sort the
-inputs. The summed input of the first k inputs (the causal set C_k) is then, on the interval
-[t_(k), t_(k+1)), a function of two prefix sums P_k, Q_k over the sorted inputs:
+Sort a sample's inputs and shift them so that the first is at 0 (r_0 = 0 <= r_1 <= ...). The
+summed input of the first k+1 inputs (the causal set C_k) is then, on the interval
+[r_k, r_(k+1)), a function of two prefix sums P_k, Q_k over the sorted inputs.
 
-    tau_m = tau_s = tau:  P = sum_C w_i e^{t_i/tau},  Q = sum_C w_i (t_i/tau) e^{t_i/tau}
-                          f(t) = e^{-t/tau} (P t/tau - Q)
-    otherwise, with g = 1/tau_s - 1/tau_m (see ttfs_lab.kernel):
-                          P = sum_C w_i e^{t_i/tau_s},  Q = sum_C w_i e^{t_i/tau_s} expm1(-g t_i) / g
-                          f(t) = e^{-t/tau_s} (P expm1(g t)/g + Q e^{g t}) / tau_m
+tau_m = tau_s = tau (referenced to the first input):
 
-The second pair is the textbook K (A_m e^{-t/tau_m} - A_s e^{-t/tau_s}) with A_s = P and
-A_m = P + g Q, rearranged so nothing cancels when tau_m is close to tau_s; as g -> 0 it
+    P = sum_C w_i e^{r_i/tau},  Q = sum_C w_i (r_i/tau) e^{r_i/tau},   f(t) = e^{-t/tau} (P t/tau - Q)
+
+Otherwise, with g = 1/tau_s - 1/tau_m (see ttfs_lab.kernel), referenced to the interval's own
+start rho = r_k, time x = t - rho:
+
+    P = sum_C w_i e^{-(rho - r_i)/tau_s},   Q = sum_C w_i D(rho - r_i) = tau_m f(rho),
+    f(rho + x) = (P D(x) + Q e^{-x/tau_m}) / tau_m,
+    D(x) = e^{-x/tau_s} expm1(g x) / g = e^{-x/tau_max} (-expm1(-|g| x)) / |g|  (= tau_m kappa(x)).
+
+Why two references: in the first-input reference the second pair's terms are of size
+e^{S/tau_s} against a result of size e^{S/tau_m} (S the span), so they cancel by e^{S |g|}: past
+S |g| ~ 36 (float64) round-off alone reached the threshold. Referenced to rho every term is
+at most |w_i| (D <= tau_max), whatever the span. For tau_m = tau_s the first-input form only
+loses a factor S/tau (P t/tau - Q = sum w_i e^{r_i/tau} (t - r_i)/tau), so it stays; its
+exponentials bound the span it can take (ttfs_lab.spike_times._span_limit).
+
+Moving the reference by delta >= 0 ("transport", no new input: D(x + delta) splits the same way):
+
+    P' = e^{-delta/tau_s} P,   Q' = e^{-delta/tau_m} Q + D(delta) P,
+
+so the sums of every interval come from a doubling scan (interval_sums): log2(n) steps that
+each add the sums of the window before, transported; every factor is in [0, 1] resp. [0, tau_max].
+With the first input's reference (rho = 0, D(-r) for D(rho - r)) this is the textbook
+K (A_m e^{-t/tau_m} - A_s e^{-t/tau_s}) with A_s = P and A_m = P + g Q, rearranged so nothing
+cancels when tau_m is close to tau_s; as g -> 0, D(x) -> x e^{-x/tau} and the second form
 becomes the first (Q -> -tau b).
 
 f = g_leak (u - e_leak) = sum_C w_i kappa(t - t_i). f has at most one stationary point t*;
@@ -60,14 +79,6 @@ def _rate(params):
     return params.g if isinstance(params, PerNeuron) else rate_difference(params)
 
 
-def _expm1_over(g, x):
-    """expm1(g x) / g; its limit x where g = 0 (only per-neuron g can be 0 here)."""
-    if not isinstance(g, torch.Tensor):
-        return torch.expm1(g * x) / g
-    zero = g == 0
-    return torch.where(zero, x, torch.expm1(g * x) / torch.where(zero, torch.ones_like(g), g))
-
-
 def _log1p_over(g, x):
     """log1p(g x) / g; its limit x where g = 0."""
     if not isinstance(g, torch.Tensor):
@@ -77,32 +88,74 @@ def _log1p_over(g, x):
 
 
 def basis(rel_times: torch.Tensor, params: NeuronParams):
-    """Per-input terms whose weighted prefix sums are P and Q (zero for inputs at +inf):
-    [B, N], or [B, N, M] for PerNeuron params or for arrival times per neuron [B, N, M]."""
+    """tau_m = tau_s: per-input terms e^{r/tau}, (r/tau) e^{r/tau} whose weighted prefix sums are
+    P and Q (zero for inputs at +inf): [B, N], or [B, N, M] for arrival times per neuron."""
     finite = torch.isfinite(rel_times)
     r = torch.where(finite, rel_times, torch.zeros_like(rel_times))
-    if isinstance(params, PerNeuron) and r.dim() == 2:  # [B, N] shared by the M neurons
-        finite, r = finite[..., None], r[..., None]
-    if params.regime == "equal":
-        e = torch.exp(r / params.tau_m)
-        p, q = e, (r / params.tau_m) * e
-    else:
-        p = torch.exp(r / params.tau_s)
-        q = -p * _expm1_over(-_rate(params), r)
+    e = torch.exp(r / params.tau_m)
+    p, q = e, (r / params.tau_m) * e
     zero = torch.zeros_like(p)
     return torch.where(finite, p, zero), torch.where(finite, q, zero)
 
 
+def decay_difference(x, params):
+    """D(x) = e^{-x/tau_s} expm1(g x) / g = tau_m kappa(x) for x >= 0 (0 at x = +inf), as
+    e^{-x/tau_max} (-expm1(-|g| x)) / |g|: both factors in [0, 1] resp. [0, 1/|g|], so it neither
+    overflows nor cancels at any x (the first form is inf * 0 once g x passes ~88 in float32)."""
+    finite = torch.isfinite(x)
+    x = torch.where(finite, x, torch.zeros_like(x))
+    g = _rate(params)
+    if isinstance(g, torch.Tensor):
+        tau_max = torch.maximum(params.tau_m, params.tau_s)
+        rate = g.abs()
+        zero = rate == 0
+        spread = torch.where(zero, x, -torch.expm1(-rate * x) / torch.where(zero, torch.ones_like(rate), rate))
+    else:
+        tau_max, rate = max(params.tau_m, params.tau_s), abs(g)
+        spread = -torch.expm1(-rate * x) / rate
+    value = torch.exp(-x / tau_max) * spread
+    return torch.where(finite, value, torch.zeros_like(value))
+
+
+def transport(delta, params):
+    """(e^{-delta/tau_s}, e^{-delta/tau_m}, D(delta)): moving the reference of (P, Q) by delta >= 0
+    gives P' = a P, Q' = b Q + d P (module docstring); all 0 at delta = +inf."""
+    return torch.exp(-delta / params.tau_s), torch.exp(-delta / params.tau_m), decay_difference(delta, params)
+
+
+def interval_sums(rel: torch.Tensor, w_sorted: torch.Tensor, params):
+    """P_k, Q_k [b, n, M] of every interval, referenced to its own start r_k (tau_m != tau_s or
+    PerNeuron; module docstring), from sorted times rel [b, n] or [b, n, M] (+inf last) and
+    the weights in that order w_sorted [b, n, M].
+
+    Doubling scan: after the step with offset h, entry k holds the inputs k-2h+1..k, so
+    ceil(log2 n) steps. Entries at +inf keep weight 0 and are never read by a finite one."""
+    finite = torch.isfinite(rel)
+    if rel.dim() == 2:
+        rel, finite = rel[:, :, None], finite[:, :, None]
+    p = torch.where(finite, w_sorted, torch.zeros_like(w_sorted))
+    q = torch.zeros_like(p)
+    n, offset = p.shape[1], 1
+    while offset < n:
+        delta = rel[:, offset:] - rel[:, :-offset]
+        delta = torch.where(finite[:, offset:], delta, torch.full_like(delta, float("inf")))  # inf - inf
+        a, b, d = transport(delta, params)
+        p_before, q_before = p[:, :-offset], q[:, :-offset]
+        q = torch.cat([q[:, :offset], q[:, offset:] + b * q_before + d * p_before], dim=1)
+        p = torch.cat([p[:, :offset], p[:, offset:] + a * p_before], dim=1)
+        offset *= 2
+    return p, q
+
+
 def summed_input(p, q, t, params: NeuronParams):
-    """f(t) = sum_C w_i kappa(t - t_i) from the prefix sums; 0 at t = +inf."""
+    """f(t) = sum_C w_i kappa(t - t_i) from the prefix sums (t in their reference); 0 at t = +inf."""
+    if params.regime != "equal":
+        # t = +inf: D and the exponential are both 0
+        return (p * decay_difference(t, params) + q * torch.exp(-t / params.tau_m)) / params.tau_m
     finite = torch.isfinite(t)
     t = torch.where(finite, t, torch.zeros_like(t))
-    if params.regime == "equal":
-        tau = params.tau_m
-        value = torch.exp(-t / tau) * (p * t / tau - q)
-    else:
-        g = _rate(params)
-        value = torch.exp(-t / params.tau_s) * (p * _expm1_over(g, t) + q * torch.exp(g * t)) / params.tau_m
+    tau = params.tau_m
+    value = torch.exp(-t / tau) * (p * t / tau - q)
     return torch.where(finite, value, torch.zeros_like(value))
 
 
@@ -111,11 +164,9 @@ def summed_input_slope(p, q, t, params: NeuronParams):
     if params.regime == "equal":
         tau = params.tau_m
         return torch.exp(-t / tau) * (p - p * t / tau + q) / tau
-    g = _rate(params)
-    e_gt = torch.exp(g * t)
-    return torch.exp(-t / params.tau_s) / params.tau_m * (
-        p * (e_gt - _expm1_over(g, t) / params.tau_s) - q * e_gt / params.tau_m
-    )
+    # D'(x) = e^{-x/tau_m} - D(x) / tau_s
+    e_m = torch.exp(-t / params.tau_m)
+    return (p * (e_m - decay_difference(t, params) / params.tau_s) - q * e_m / params.tau_m) / params.tau_m
 
 
 def stationary_point(p, q, params: NeuronParams):

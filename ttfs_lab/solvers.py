@@ -1,6 +1,7 @@
 """Spike time inside the interval that fires, one solver per time-constant regime.
 
-All times here are relative to the sample's first input; p, q are the prefix sums of
+Times here are in the prefix sums' reference (ttfs_lab.prefix_sums: the sample's first input for
+tau_m = tau_s, the interval's start otherwise); p, q are the prefix sums of
 ttfs_lab.prefix_sums for the causal set, lo/hi the interval [t_(k), t_(k+1)) and c the threshold.
 """
 from __future__ import annotations
@@ -57,3 +58,25 @@ def solve_bracketed(p, q, c, lo, hi, params: NeuronParams, max_iterations: int =
         if bool((step <= tol * (1.0 + t.abs())).all()):
             break
     return t
+
+
+def solve_in_interval(p, q, c, lo, hi, candidate, peak, fires, params):
+    """The spike time in the interval [lo, hi) that fires, by the regime's solver, clamped into
+    that interval (round-off can move a root a hair outside it; the interval is exact).
+
+    candidate, peak: the interval's maximum candidate and f there (only the root finder needs
+    them: the peak ends the bracket f(lo) < c <= f(hi) if it reaches c, else the candidate was a
+    minimum and starts it). Entries where not ``fires`` must hold harmless values (p = q = 1);
+    their result is meaningless and for the caller to discard.
+    """
+    if params.regime == "equal":
+        t = solve_equal(p, q, c, params)
+    elif params.regime == "double":
+        t = solve_double(p, q, c, params)
+    else:
+        one = torch.ones_like(p)
+        lo_b = torch.where(peak >= c, lo, candidate)
+        hi_b = torch.where(peak >= c, candidate, hi)
+        lo_b, hi_b = torch.where(fires, lo_b, one * 0), torch.where(fires, hi_b, one)
+        t = solve_bracketed(p, q, c, lo_b, hi_b, params)
+    return torch.minimum(torch.maximum(t, lo), hi)

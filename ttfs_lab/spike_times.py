@@ -3,7 +3,9 @@
 Forward (per sample and neuron, all vectorised):
   1. sort the inputs by time and shift them so the first input is at 0;
   2. build prefix sums P_k, Q_k over the sorted inputs (ttfs_lab.prefix_sums): the summed
-     input of the causal set {first k inputs} on [t_(k), t_(k+1));
+     input of the causal set {first k inputs} on [t_(k), t_(k+1)), referenced to the first
+     input (tau_m = tau_s: a cumsum) or to t_(k) itself (other ratios: a doubling scan, so
+     that long spans neither overflow nor cancel);
   3. the spike lies in the first interval where that function reaches c. It has at most one
      stationary point t*, so its maximum on the interval is at clamp(t*, t_(k), t_(k+1)) or at
      the right end: two evaluations per interval, no solving;
@@ -35,8 +37,9 @@ import torch
 from . import fast_torch, native
 from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
-from .prefix_sums import PerNeuron, basis, max_exponent, stationary_point, summed_input, summed_input_slope
-from .solvers import solve_bracketed, solve_double, solve_equal
+from .prefix_sums import (PerNeuron, basis, interval_sums, stationary_point, summed_input,
+                          summed_input_slope)
+from .solvers import solve_in_interval
 from .validation import check_layer_inputs, overflow_span_limit, span_message
 
 # Elements of a [chunk, N, M] intermediate: a few MB per tensor, so that the ~30 elementwise
@@ -98,7 +101,8 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
     if native.applies(input_times, weights, times, slope, grad_times):
         return native.backward(
             input_times, weights, times, slope, grad_times, params, _MIN_SLOPE,
-            need_times, need_weights, _span_limit(weights, params),
+            # the limit only picks the kernels' safe path for far spikes: exponentials' own
+            need_times, need_weights, min(_span_limit(weights, params), native.span_limit(weights.dtype, params)),
         )
     if fast_torch.enabled():
         # inputs silent in every sample pass no gradient: leave them out of the [b, N, M] work
@@ -174,8 +178,7 @@ def per_neuron_spike_times(input_times, weights, tau_m, tau_s, c) -> torch.Tenso
     for name, value in (("tau_m", tau_m), ("tau_s", tau_s), ("c", c)):
         if not (torch.isfinite(value).all() and (value > 0).all()):
             raise ValueError(f"{name} must be finite and positive for every neuron")
-    tau_min = float(torch.minimum(tau_m, tau_s).min()) if n_out else math.inf
-    limit = min(max_exponent(dtype) * tau_min, overflow_span_limit(weights, tau_min)) if n_out else math.inf
+    limit = math.inf  # every neuron's sums are referenced to the interval's start (ttfs_lab.prefix_sums)
     if native.applies(input_times, weights):
         times, span = native.forward_per_neuron(input_times, weights, tau_m, tau_s, c, limit)
         if span > limit:
@@ -219,8 +222,14 @@ def spike_times_and_slopes(input_times, weights, params: NeuronParams):
 
 
 def _span_limit(weights, params: NeuronParams) -> float:
-    """The span limit both backends enforce: the exponentials' own (native.span_limit) and the
-    one these weights leave (ttfs_lab.validation.overflow_span_limit)."""
+    """The span of one sample's inputs that the forward of both backends accepts.
+
+    tau_m = tau_s: its prefix sums are referenced to the sample's first input, so their
+    exponentials bound it (native.span_limit), and so do the weights they multiply
+    (ttfs_lab.validation.overflow_span_limit). Other ratios reference every interval's sums to
+    its own start (ttfs_lab.prefix_sums): no exponent grows with the span, so any span is fine."""
+    if params.regime != "equal":
+        return math.inf
     tau_min = min(params.tau_m, params.tau_s)
     return min(native.span_limit(weights.dtype, params), overflow_span_limit(weights, tau_min))
 
@@ -245,19 +254,25 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     if span > span_limit:
         raise ValueError(span_message(span, rel.dtype, span_limit))
 
-    p_terms, q_terms = basis(rel, params)  # [B, N], or [B, N, M] per neuron
-    if p_terms.dim() == 2:
-        p_terms, q_terms = p_terms[:, :, None], q_terms[:, :, None]
     if per_neuron_arrival:  # w_sorted[b, k, m] = weights[order[b, k, m], m]
         w_sorted = torch.gather(weights.expand(order.shape), 1, order)
     else:
         w_sorted = weights[order]  # [B, N, M]: row k holds the weights of the k-th input to arrive
-        rel, finite, origin = rel[:, :, None], finite[:, :, None], origin[:, :, None]
-    p = torch.cumsum(w_sorted * p_terms, dim=1)
-    q = torch.cumsum(w_sorted * q_terms, dim=1)
+    nxt = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)
+    if params.regime == "equal":  # sums referenced to the first input (ttfs_lab.prefix_sums)
+        p_terms, q_terms = basis(rel, params)
+        if p_terms.dim() == 2:
+            p_terms, q_terms = p_terms[:, :, None], q_terms[:, :, None]
+        p = torch.cumsum(w_sorted * p_terms, dim=1)
+        q = torch.cumsum(w_sorted * q_terms, dim=1)
+        lo, hi, ref = rel, nxt, torch.zeros_like(rel)
+    else:  # referenced to each interval's start r_k: [0, r_(k+1) - r_k)
+        p, q = interval_sums(rel, w_sorted, params)
+        gap = torch.where(finite, nxt - rel, torch.full_like(rel, float("inf")))
+        lo, hi, ref = torch.zeros_like(rel), gap, rel
+    if not per_neuron_arrival:
+        lo, hi, ref, finite, origin = lo[:, :, None], hi[:, :, None], ref[:, :, None], finite[:, :, None], origin[:, :, None]
 
-    lo = rel
-    hi = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)
     t_star, has_star = stationary_point(p, q, params)
     candidate = torch.where(has_star, torch.minimum(torch.maximum(t_star, lo), hi), lo)
     peak = summed_input(p, q, candidate, params)
@@ -267,7 +282,7 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
         reaches = has_star & (peak >= c)
     else:
         c_bnm = c[:, None, :] if isinstance(c, torch.Tensor) else c  # per neuron: [b, M] -> [b, 1, M]
-        reaches = torch.maximum(peak, summed_input(p, q, hi, params)) >= c_bnm
+        reaches = torch.maximum(peak, summed_input(p, q, hi.expand_as(p), params)) >= c_bnm
     crosses = reaches & finite
 
     # max over a bool dim: the value is any(), the index the first True (documented for ties);
@@ -275,25 +290,11 @@ def _solve_chunk(input_times, weights, params, c, span_limit):
     fires, k = crosses.max(dim=1, keepdim=True)  # [B, 1, M]: does it fire, first interval that does
     fires = fires.squeeze(1)
     pick = lambda x: x.expand_as(p).gather(1, k).squeeze(1)  # noqa: E731
-    p_k, q_k, lo_k, hi_k = pick(p), pick(q), pick(lo), pick(hi)
+    p_k, q_k, lo_k, hi_k, ref_k = pick(p), pick(q), pick(lo), pick(hi), pick(ref)
     # Make silent entries harmless for the solvers; they are replaced by +inf below.
     one = torch.ones_like(p_k)
     p_k, q_k = torch.where(fires, p_k, one), torch.where(fires, q_k, one)
-
-    if params.regime == "equal":
-        t = solve_equal(p_k, q_k, c, params)
-    elif params.regime == "double":
-        t = solve_double(p_k, q_k, c, params)
-    else:
-        cand_k, peak_k = pick(candidate), pick(peak)
-        # Bracket with f(lo) < c <= f(hi): the peak ends it if it reaches c; otherwise the
-        # candidate was a minimum and starts it.
-        lo_b = torch.where(peak_k >= c, lo_k, cand_k)
-        hi_b = torch.where(peak_k >= c, cand_k, hi_k)
-        lo_b, hi_b = torch.where(fires, lo_b, one * 0), torch.where(fires, hi_b, one)
-        t = solve_bracketed(p_k, q_k, c, lo_b, hi_b, params)
-    # Round-off can move the root a hair outside its interval; the interval is exact.
-    t = torch.minimum(torch.maximum(t, lo_k), hi_k)
+    t = solve_in_interval(p_k, q_k, c, lo_k, hi_k, pick(candidate), pick(peak), fires, params)
     slope = summed_input_slope(p_k, q_k, t, params)
     inf = torch.full_like(t, float("inf"))
-    return torch.where(fires, t + origin.squeeze(1), inf), torch.where(fires, slope, torch.zeros_like(slope))
+    return torch.where(fires, (t + ref_k) + origin.squeeze(1), inf), torch.where(fires, slope, torch.zeros_like(slope))
