@@ -23,6 +23,7 @@ set_backend() returns a context manager that restores the previous choice:
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import torch
@@ -144,10 +145,56 @@ def thread_pool(name: str | None = None) -> str:
     return _native.thread_pool(name)
 
 
+_glue = threading.local()  # .threads: torch's thread count outside a serial_glue() block
+
+
+class serial_glue:
+    """``with serial_glue(x, w):`` torch's own ops inside (the input checks' sums, the bias
+    column, output buffers: small, memory-bound) run on the calling thread alone when these
+    tensors go to the native kernels, which still get torch's thread count of outside.
+
+    Each of those ops is a fork-join of torch's OpenMP team; on a busy machine its helper
+    thread waits in the run queue for milliseconds, and they took more time than the kernels
+    (torch.profiler, 256-246-10 forward+backward at load ~10: aten::sum/abs/fill_/cat 170 ms,
+    kernels 110 ms), so 2 threads ran at 0.2-0.5x of one. Nested blocks do nothing more."""
+
+    __slots__ = ("threads",)
+
+    def __init__(self, *tensors):
+        self.threads = None
+        if getattr(_glue, "threads", None) is not None or not _native_would_run(tensors):
+            return
+        n = torch.get_num_threads()
+        if n > 1:
+            self.threads = n
+
+    def __enter__(self):
+        if self.threads is not None:
+            _glue.threads = self.threads
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+            _glue.threads = None
+        return False
+
+
+def _native_would_run(tensors) -> bool:
+    """applies() without its warning, for anything (the inputs are not checked yet)."""
+    if _backend.value == "torch" or _native is None:
+        return False
+    for t in tensors:
+        if not isinstance(t, torch.Tensor) or t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
+            return False
+    return True
+
+
 def _threads(work: int) -> int:
     """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
     about as much as a few tens of thousands of them."""
-    limit = _num_threads if _num_threads is not None else torch.get_num_threads()
+    limit = _num_threads if _num_threads is not None else (getattr(_glue, "threads", None) or torch.get_num_threads())
     return max(1, min(limit, work // 20_000))
 
 

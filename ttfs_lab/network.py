@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from . import native
 from .params import NeuronParams
 from .spike_times import first_spike_times
 from .validation import InputTypeError, real_number, real_tensor, whole_number
@@ -68,7 +69,8 @@ class TTFSLayer(nn.Module):
                 f"layer expects input times of shape [batch, {self.n_in}], got {tuple(input_times.shape)}"
             )
         input_times = input_times.to(self.weight.dtype)
-        return first_spike_times(append_bias_spike(input_times, self.bias_time), self.weight, self.params)
+        with native.serial_glue(input_times, self.weight):  # the bias column too (see there)
+            return first_spike_times(append_bias_spike(input_times, self.bias_time), self.weight, self.params)
 
     def extra_repr(self) -> str:
         return f"{self.n_in} (+1 bias at {self.bias_time}) -> {self.n_out}, {self.params}"

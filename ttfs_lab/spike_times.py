@@ -66,8 +66,9 @@ def first_spike_times(input_times, weights, params: NeuronParams = NeuronParams(
     """
     if not isinstance(params, NeuronParams):
         raise ValueError(f"params must be a NeuronParams, got {type(params).__name__}")
-    input_times, weights = check_layer_inputs(input_times, weights)
-    return _SpikeTimes.apply(input_times, weights, params)
+    with native.serial_glue(input_times, weights):
+        input_times, weights = check_layer_inputs(input_times, weights)
+        return _SpikeTimes.apply(input_times, weights, params)
 
 
 class _SpikeTimes(torch.autograd.Function):
@@ -82,10 +83,11 @@ class _SpikeTimes(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_times):
         input_times, weights, times, slope = ctx.saved_tensors
-        grad_t, grad_w = implicit_gradients(
-            input_times, weights, times, slope, grad_times, ctx.params,
-            need_times=ctx.needs_input_grad[0], need_weights=ctx.needs_input_grad[1],
-        )
+        with native.serial_glue(input_times, weights):
+            grad_t, grad_w = implicit_gradients(
+                input_times, weights, times, slope, grad_times, ctx.params,
+                need_times=ctx.needs_input_grad[0], need_weights=ctx.needs_input_grad[1],
+            )
         return grad_t, grad_w, None
 
 
