@@ -11,6 +11,7 @@ from ttfs_lab.cli import main
 from ttfs_lab.data import encode, yin_yang
 from ttfs_lab.delays import DelayedTTFSNetwork
 from ttfs_lab.train import Trainer, TrainConfig, preset
+from resume import resume_mid_epoch
 
 
 def small_data(n_train=300, n_eval=200):
@@ -68,12 +69,7 @@ def test_resume_with_delays_equals_uninterrupted_run(tmp_path):
     data = small_data()
     straight = Trainer(config, data=data, progress=False)
     straight.run()
-    first = Trainer(config, data=data, progress=False)
-    for _ in range(4):
-        first.train_batch()
-    first.save(tmp_path / "ckpt.pt")
-    resumed = Trainer.load(tmp_path / "ckpt.pt", data=data, progress=False)
-    resumed.run()
+    resumed = resume_mid_epoch(Trainer, config, data, 4, tmp_path / "ckpt.pt")
     for a, b in zip(straight.network.parameters(), resumed.network.parameters()):
         assert torch.equal(a, b)
 

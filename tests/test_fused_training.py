@@ -14,6 +14,7 @@ from ttfs_lab import native
 from ttfs_lab.data import encode, yin_yang
 from ttfs_lab.train import Trainer, preset
 from ttfs_lab.train.fused import FusedTrainer, unsupported
+from resume import resume_mid_epoch
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the fused step is native code")
 
@@ -166,12 +167,7 @@ def test_checkpoint_resumes_across_trainers(tmp_path):
     config = preset("paper", epochs=2, seed=7)
     whole = FusedTrainer(config, data=data, progress=False)
     whole.run()
-    first = FusedTrainer(config, data=data, progress=False)
-    for _ in range(5):
-        first.train_batch()
-    first.save(tmp_path / "mid.pt")
-    resumed = FusedTrainer.load(tmp_path / "mid.pt", data=data, progress=False)
-    resumed.run()
+    resumed = resume_mid_epoch(FusedTrainer, config, data, 5, tmp_path / "mid.pt")
     assert resumed.history == {**whole.history, "seconds_per_epoch": resumed.history["seconds_per_epoch"]}
     for a, b in zip(whole.network.weights(), resumed.network.weights()):
         assert torch.equal(a, b)

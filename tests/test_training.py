@@ -8,6 +8,7 @@ from ttfs_lab import checkpoint
 from ttfs_lab.data import encode, yin_yang
 from ttfs_lab.train import Trainer, TrainConfig, preset
 from ttfs_lab.train.bumping import bump_silent_neurons, layer_needing_bump
+from resume import resume_mid_epoch
 
 INF = float("inf")
 
@@ -336,12 +337,7 @@ def test_weight_average_is_the_moving_average_of_the_batches_and_resumes(tmp_pat
         torch.testing.assert_close(w, e, rtol=1e-12, atol=1e-14)
     assert any(not torch.equal(w, e) for w, e in zip(live[-1], expected))  # the average is not the last
 
-    first = Trainer(config, data=data, progress=False)
-    for _ in range(4):
-        first.train_batch()
-    first.save(tmp_path / "avg.pt")
-    resumed = Trainer.load(tmp_path / "avg.pt", data=data, progress=False)
-    resumed.run()
+    resumed = resume_mid_epoch(Trainer, config, data, 4, tmp_path / "avg.pt")
     for w, e in zip(resumed.network.weights(), trainer.network.weights()):
         assert torch.equal(w, e)
     with pytest.raises(ValueError, match="weight_average"):
