@@ -97,6 +97,7 @@ class TrainingRunner:
         self.loop_seconds = self.loop_cpu_seconds = 0.0
         self.publishes = 0  # publishes of the record (live, slow, step and final ones)
         self.live_publishes = 0  # of them, live ones from the drawing thread
+        self.pacer: Pacer | None = None  # the live redraws' pacing, per run
         self.live_views = []  # callables(Snapshot): redrawn at every live publish (the drawing thread)
         self._stop = threading.Event()
         self._fresh = threading.Event()  # a snapshot newer than the last one drawn
