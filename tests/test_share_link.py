@@ -127,7 +127,7 @@ def test_a_bad_value_falls_back_for_its_key_only_with_a_one_line_notice(bad, key
                              else f"{bad}&lr=0.02", "playground")
     assert len(problems) == 1 and problems[0].startswith(key), problems
     notice = sl.notice_text(problems)
-    assert "\n" not in notice and len(notice) < 300 and key[:20] in notice
+    assert "\n" not in notice and len(notice) < 400 and f"the defaults: {key}." in notice
     settings = state.settings()
     trait = {"lr": "lr", "epochs": "epochs", "batch": "batch_size", "hidden": "hidden", "seed": "seed",
              "tau": "tau_ratio", "split": "split", "sample": "selected"}.get(key)
@@ -146,7 +146,7 @@ def test_many_problems_stay_one_short_line():
     problems = sl.apply_link(fresh(), query, "playground")
     assert len(problems) > 50
     notice = sl.notice_text(problems)
-    assert "\n" not in notice and len(notice) < 400 and "more" in notice
+    assert "\n" not in notice and len(notice) < 700 and "and 46 more" in notice
 
 
 def test_a_very_long_query_is_not_read_at_all():

@@ -331,11 +331,14 @@ def _apply_hardware(state, values, problems):
 
 
 def notice_text(problems: list[str]) -> str:
-    """One line for the page: what of the link was not used (empty if all was)."""
+    """One line for the page: which keys of the link were not used, then why (the line may be
+    cut by the page's width: the names come first; the whole text is the tooltip)."""
     if not problems:
         return ""
-    shown = problems[:4] + ([f"{len(problems) - 4} more"] if len(problems) > 4 else [])
-    return "This link's " + "; ".join(shown) + ": left at the defaults. Everything else in the link applied."
+    keys = list(dict.fromkeys(re.split(r"[= ]", p, maxsplit=1)[0] for p in problems))
+    names = ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+    return (f"Not used from this link, left at the defaults: {names}. Why: " + "; ".join(problems[:6])
+            + ("; …" if len(problems) > 6 else "") + ". Everything else in the link applied.")
 
 
 # ----------------------------------------------------------------- where the page is
@@ -391,7 +394,7 @@ class ShareLink(View):
         self.copy = self.add_control("copy_link", widgets.Button(
             description="Copy link", icon="link", tooltip="copy the link to the clipboard",
             layout=widgets.Layout(width="110px", min_width="110px")))
-        self.notice = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.notice = widgets.HTML(layout=widgets.Layout(width="100%", display="none"))  # shown when needed
         self.notice.add_class("ttfs-link-notice")
         self.open = widgets.HTML()
         self.open.add_class("ttfs-link-open")
@@ -433,6 +436,7 @@ class ShareLink(View):
         self.notice.value = (f'<div title="{html.escape(text)}" style="white-space:nowrap;overflow:hidden;'
                              f'text-overflow:ellipsis;color:#8a4b00;background:#fff4e0;padding:1px 6px">'
                              f'{html.escape(text)}</div>') if text else ""
+        self.notice.layout.display = None if text else "none"
 
     def from_request(self, wait: bool = True) -> list[str]:
         """Apply the page request's query (waits for it in a pre-heated kernel) and learn the
