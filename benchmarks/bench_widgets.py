@@ -33,7 +33,8 @@ from ttfs_lab.probe import decision_grid
 from ttfs_lab.widgets import (
     ChipView, DecisionMap, HardwarePanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel,
 )
-from ttfs_lab.widgets.decision_map import MAP_DTYPE
+from ttfs_lab.widgets.decision_map import LIVE_GRID_SIZE, MAP_DTYPE
+from ttfs_lab.widgets.pacing import LIVE_INTERVAL
 from ttfs_lab.widgets.runner import TrainingRunner
 
 
@@ -89,41 +90,147 @@ def bench_sample_views(repeats):
     return {name: timed(view.redraw, repeats) for name, view in views.items()}
 
 
-def bench_training(epochs, repeats=2):
-    """The same run (seed, batches) without and with the lab's views attached.
+def bench_training(epochs, pairs=3):
+    """Training with the playground's views vs without, in **alternating** runs (without, with,
+    without, with, ...: machine noise drifts over minutes and would otherwise go into the ratio).
+    Each run: a fresh LabState, ``epochs`` epochs through the default runner (the training thread
+    as the dashboard runs it); "with" = the whole playground dashboard attached (live map, curves,
+    readouts, the views below the first screen). Epochs/s in wall time and per CPU second of the
+    training thread (time.thread_time: what training itself cost, not what it waited for)."""
+    from ttfs_lab.widgets.dashboards.playground import playground
 
-    Wall time on a shared machine swings by tens of percent between identical runs, so the
-    slowdown is also given in CPU time of the training thread (time.thread_time), with the
-    thread on one torch thread so that the native kernels run inside it too.
-    """
-    out = {}
-    for threads in (1, None):
-        n = threads or torch.get_num_threads()
+    runs = {False: [], True: []}
+    for pair in range(pairs):
         for with_views in (False, True):
-            label = f"{'with' if with_views else 'without'} views, {n} thread(s)"
-            runs = []
-            for _ in range(repeats):
-                state = LabState(epochs=epochs)
-                runner = TrainingRunner(state, threads=threads)
-                state._runner = runner
-                if with_views:
-                    views = [TrainingPanel(state), DecisionMap(state), RasterView(state), MembraneView(state)]  # noqa: F841
-                runner.trainer()  # data and optimizer built outside the timing
-                runner.start()
-                runner.join()
-                runs.append({"wall_s": runner.loop_seconds, "cpu_s": runner.loop_cpu_seconds,
-                             "publishes": runner.publishes, "draw_s": runner.draw_seconds,
-                             "batches": len(state.history["step"])})
-            best = {k: min(r[k] for r in runs) for k in ("wall_s", "cpu_s")}
-            out[label] = {"runs": runs, **best}
-            print(f"training {epochs} epoch(s) ({runs[0]['batches']} batches), {label:<26} best of {repeats}: "
-                  f"{best['wall_s']:6.2f} s wall, {best['cpu_s']:6.2f} s CPU of the training thread; "
-                  f"redraws per run {[r['publishes'] for r in runs]}")
-        base, live = out[f"without views, {n} thread(s)"], out[f"with views, {n} thread(s)"]
-        out[f"slowdown, {n} thread(s)"] = {k: live[k] / base[k] - 1 for k in ("wall_s", "cpu_s")}
-        print(f"training slowdown with live views ({n} thread(s)): {100 * (live['wall_s'] / base['wall_s'] - 1):+.0f} % "
-              f"wall" + (f", {100 * (live['cpu_s'] / base['cpu_s'] - 1):+.0f} % CPU" if threads == 1 else "")
-              + " (target: about 20 % at most)")
+            state = LabState(epochs=epochs)
+            runner = TrainingRunner.for_state(state)
+            if with_views:
+                playground(state)
+            runner.trainer()
+            runner.start()
+            runner.join()
+            r = {"wall_s": runner.loop_seconds, "cpu_s": runner.loop_cpu_seconds, "live": runner.live_publishes,
+                 "draw_cpu_s": runner.draw_cpu_seconds}
+            r["epochs_per_s"] = epochs / r["wall_s"]
+            r["epochs_per_cpu_s"] = epochs / r["cpu_s"]
+            runs[with_views].append(r)
+            print(f"training run {2 * pair + with_views + 1} ({'with' if with_views else 'without'} views): {epochs} epoch(s) "
+                  f"{r['wall_s']:6.2f} s wall = {r['epochs_per_s']:.3f} epochs/s, training thread {r['cpu_s']:6.2f} s CPU, "
+                  f"{r['live']} live publishes ({r['draw_cpu_s']:.2f} s CPU drawing)")
+    ratios = {k: statistics.median(w[k] / b[k] for b, w in zip(runs[False], runs[True]))
+              for k in ("wall_s", "cpu_s")}
+    print(f"training slowdown with live views, median of {pairs} alternating pairs: {100 * (ratios['wall_s'] - 1):+.1f} % wall, "
+          f"{100 * (ratios['cpu_s'] - 1):+.1f} % training-thread CPU (target: <= +20 %)")
+    return {"without": runs[False], "with": runs[True], "slowdown_wall": ratios["wall_s"] - 1,
+            "slowdown_cpu": ratios["cpu_s"] - 1}
+
+
+def _play(state, dashboard, seconds):
+    """Press Play on ``dashboard`` (its runner, in this process) for ``seconds``, then pause;
+    what the drawing thread published meanwhile."""
+    runner = TrainingRunner.for_state(state)
+    decision = dashboard["decision"]
+    runner.trainer()  # data and optimizer built before the clock starts (Play does this too)
+    started_draws, steps0 = decision.live_draws, len(runner.record()["step"])
+    runner.start()
+    time.sleep(seconds)
+    runner.pause(wait=120.0)
+    live = runner.live_publishes
+    return {"seconds": seconds, "live_publishes": live, "per_second": live / seconds,
+            "map_live_draws": decision.live_draws - started_draws,
+            "draw_cpu_ms_per_publish": 1e3 * runner.draw_cpu_seconds / max(live, 1),
+            "draw_wall_ms_per_publish": 1e3 * runner.draw_seconds / max(live, 1),
+            "batches": len(runner.record()["step"]) - steps0, "train_cpu_s": runner.train_cpu_seconds,
+            "map_ms": 1e3 * decision.recompute_seconds, "live_grid": decision.live_grid_size,
+            "readout": decision.readout.value}
+
+
+def bench_live_playground(seconds):
+    """The playground (widgets.dashboards.playground) in this process: Play for ``seconds``.
+
+    before = the settings before issue 12 that are still callable: min_interval 1.0 s pacing and
+    a 40 x 40 live grid (drawing inside the training thread is gone: the drawing thread is used
+    for both); after = the defaults (LIVE_INTERVAL, 64 x 64)."""
+    from ttfs_lab.widgets.dashboards.playground import playground
+
+    out = {}
+    for label, min_interval, grid in (("before", 1.0, 40), ("after", LIVE_INTERVAL, LIVE_GRID_SIZE)):
+        state = LabState(epochs=100_000)
+        state._runner = TrainingRunner(state, min_interval=min_interval)
+        dashboard = playground(state)
+        dashboard["decision"].live_grid_size = grid
+        r = out[label] = _play(state, dashboard, seconds)
+        print(f"playground live, {label:<6} (min_interval {min_interval:.2f} s, live grid {grid}x{grid}): "
+              f"{r['live_publishes']} publishes in {seconds:.0f} s = {r['per_second']:.1f}/s, "
+              f"drawing thread {r['draw_cpu_ms_per_publish']:.1f} ms CPU ({r['draw_wall_ms_per_publish']:.1f} ms wall) "
+              f"per publish, {r['batches']} batches trained (target >= 5/s)")
+    return out
+
+
+def bench_live_chip(seconds):
+    """The chip dashboard (widgets.dashboards.chip) in this process: Play (training in the loop)
+    for ``seconds``. before = its map as it was: a 50 x 50 live grid whose readout ran the test
+    set on the chip as well; after = the 32 x 32 live grid, its readout the chip's own
+    training batches."""
+    from ttfs_lab.widgets.dashboards.chip import LIVE_MAP_GRID, MAP_GRID, chip_dashboard, chip_state
+
+    out = {}
+    for label, grid in (("before", MAP_GRID), ("after", LIVE_MAP_GRID)):
+        state = chip_state()
+        dashboard = chip_dashboard(state)
+        decision = dashboard["decision"]
+        decision.live_grid_size = grid
+        if label == "before":
+            decision._trains_in_the_loop = lambda: False  # the readout's second pass over the test set
+        r = out[label] = _play(state, dashboard, seconds)
+        dashboard["hardware"].wait(120.0)
+        print(f"chip live, {label:<6} (live grid {grid}x{grid}, readout "
+              f"{'test set on the chip' if label == 'before' else 'in-the-loop batches'}): "
+              f"{r['live_publishes']} publishes in {seconds:.0f} s = {r['per_second']:.1f}/s, drawing thread "
+              f"{r['draw_cpu_ms_per_publish']:.1f} ms CPU ({r['draw_wall_ms_per_publish']:.1f} ms wall) per publish, "
+              f"{r['batches']} batches trained in the loop")
+    return out
+
+
+def bench_live_maps(repeats):
+    """One live redraw (DecisionMap.draw_live from a snapshot, 1 kernel thread, as the drawing
+    thread runs it) and one full redraw at rest (DecisionMap.redraw): playground and chip maps."""
+    from ttfs_lab.widgets.dashboards.chip import LIVE_MAP_GRID, MAP_GRID, chip_dashboard, chip_state
+    from ttfs_lab.widgets.runner import Snapshot
+
+    out = {}
+    state = LabState()
+    view = DecisionMap(state)
+    snapshot = Snapshot.of(state.network, steps=0, epochs=0)
+
+    def live():
+        state.status = "running"
+        view.draw_live(snapshot)
+
+    out["playground_live"] = timed(live, repeats)
+    state.status = "paused"
+    out["playground_rest"] = timed(view.redraw, repeats)
+    line(f"playground map live {view.live_grid_size}x{view.live_grid_size} (+ {state.test_size} test points)",
+         out["playground_live"], 30)
+    line(f"playground map at rest {view.grid_size}x{view.grid_size} (+ test accuracy)", out["playground_rest"], 30)
+
+    state = chip_state()
+    decision = chip_dashboard(state)["decision"]
+    snapshot = Snapshot.of(state.network, steps=0, epochs=0)
+    TrainingRunner.for_state(state).trainer()  # the in-the-loop trainer, as Play builds it
+    for label, grid, loop in (("before", MAP_GRID, False), ("after", LIVE_MAP_GRID, True)):
+        decision.live_grid_size = grid
+        decision._trains_in_the_loop = (lambda loop=loop: loop)
+
+        def chip_live():
+            state.status = "running"
+            decision.draw_live(snapshot)
+
+        r = out[f"chip_live_{label}"] = timed(chip_live, max(3, repeats // 3))
+        what = f"+ {state.test_size} test points" if not loop else "readout from the loop's batches"
+        line(f"chip map live {grid}x{grid} ({what}), {label}", r)
+    del decision._trains_in_the_loop
+    state.status = "paused"
     return out
 
 
@@ -151,7 +258,9 @@ def bench_hardware():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per training run (0 skips it)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per training run (0 skips them)")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating without/with training runs")
+    parser.add_argument("--play-seconds", type=float, default=10.0, help="Play this long per live run (0 skips them)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -169,8 +278,14 @@ def main(argv=None):
     for name in ("membrane_redraw", "raster_redraw", "chip_view_redraw"):
         line(name.replace("_", " "), results[name])
     results["hardware"] = bench_hardware()
+    results["maps"] = bench_live_maps(args.repeats)
+    if args.play_seconds > 0:
+        results["live_playground"] = bench_live_playground(args.play_seconds)
+        results["live_chip"] = bench_live_chip(args.play_seconds)
     if args.epochs > 0:
-        results["training"] = bench_training(args.epochs)
+        results["training"] = bench_training(args.epochs, args.pairs)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end {load:.1f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -126,3 +126,46 @@ def test_train_in_the_loop_of_the_ideal_model_is_refused():
     panel.train_button.click()
     assert "first" in error_text(panel) and state.status == "idle"
     panel.wait()
+
+
+def test_live_chip_map_is_the_chips_own_answer_on_its_grid_and_reads_the_loop_accuracy():
+    """Issue 12, chip dashboard: while training in the loop the map shows a training snapshot as
+    the chip runs it on the live grid, and its accuracy readout is the chip's own training
+    batches (no second pass over the test set)."""
+    from ttfs_lab.probe import decisions_from_times, plane_times
+    from ttfs_lab.widgets import DecisionMap
+    from ttfs_lab.widgets.decision_map import map_values
+    from ttfs_lab.widgets.runner import Snapshot, TrainingRunner
+
+    state = small_state(hardware={"preset": "bss2", "distortions": preset_distortions("bss2"), "emulated": True,
+                                  "chip_id": 2, "in_the_loop": True})
+    chip = state.substrate
+    assert isinstance(chip, BrainScaleS2)
+    TrainingRunner.for_state(state).trainer()  # in-the-loop trainer on this chip, as Play builds it
+    d = DecisionMap(state, grid_size=12, live_grid_size=8)
+    d.under_hardware.value = True
+    snapshot = Snapshot.of(state.network, steps=2, epochs=0)
+    with torch.no_grad():  # training goes on after the snapshot
+        for layer in state.network.layers:
+            layer.weight.mul_(0.5)
+    # batch accuracies of the record (2 batches of 60 per epoch): the snapshot saw the first two
+    state.history = {"step": [1, 2, 3], "loss": [1.0, 0.9, 0.8], "accuracy": [0.5, 0.6, 0.9],
+                     "epoch": [1], "epoch_step": [2], "validation_accuracy": [0.55]}
+    noise = [g.get_state() for g in chip._rngs]  # the chip's trial-to-trial noise stream, fixed here
+    state.status = "running"
+    d.draw_live(snapshot)
+    assert d.live and d.live_draws == 1 and not error_text(d), d.status.value
+    for g, s in zip(chip._rngs, noise):
+        g.set_state(s)
+    grid = plane_times(8, snapshot.weights[0].dtype)
+    expected = chip.spike_times(snapshot.network(), grid)[-1]
+    assert torch.equal(torch.as_tensor(d.decisions.output_times), expected)
+    truth = decisions_from_times(expected)
+    np.testing.assert_array_equal(d.heat.color.ravel(), map_values(truth.classes, np.tanh(truth.margin / 0.4)))
+    assert len(d.heat.x) == 8
+    # the noise is live: the next run of the same grid measures other times (so the fixing matters)
+    assert not torch.equal(chip.spike_times(snapshot.network(), grid)[-1], expected)
+    assert d.accuracy == pytest.approx(0.55)
+    assert "training accuracy in the loop <b>55.0 %</b>" in d.readout.value and "live map 8×8" in d.readout.value
+    state.status = "paused"  # at rest: the full grid and the test set, on the chip
+    assert not d.live and len(d.heat.x) == 12 and "test accuracy under the lab's hardware" in d.readout.value

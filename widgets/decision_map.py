@@ -206,16 +206,37 @@ class DecisionMap(View):
             n = self.live_grid_size
             hardware = self.under_hardware.value
             network = self._live_network(snapshot, None if hardware else MAP_DTYPE)
-            _, times, labels = self.state.data(self.state.split)
-            with one_thread():
-                self.decisions, output = decisions_and_outputs(network, n, times,
-                                                               forward=self.state.forward if hardware else None)
+            loop = hardware and self._trains_in_the_loop()
+            if loop:  # the chip's own batch accuracies stand for a second pass over the test set
+                with one_thread():
+                    self.decisions = decision_grid(network, n, forward=self.state.forward)
+                self.accuracy, n_points = self._loop_accuracy(snapshot)
+            else:
+                _, times, labels = self.state.data(self.state.split)
+                with one_thread():
+                    self.decisions, output = decisions_and_outputs(network, n, times,
+                                                                   forward=self.state.forward if hardware else None)
+                self.accuracy, n_points = accuracy(output, labels), len(labels)
             self._fill(n)
             self.recompute_seconds = time.perf_counter() - started
             self.live = True
-            self.accuracy = accuracy(output, labels)
-            self._show_accuracy(len(labels))
+            self._show_accuracy(n_points, in_the_loop=loop)
             self.live_draws += 1
+
+    def _trains_in_the_loop(self) -> bool:
+        """Training runs its forward pass on the substrate this map runs under."""
+        trainer = self.state.trainer
+        return self.state.substrate is not None and getattr(getattr(trainer, "substrate", None), "hardware", None) is self.state.substrate
+
+    def _loop_accuracy(self, snapshot):
+        """(mean accuracy, samples) of the last batches up to the snapshot, about one epoch's
+        worth of training samples: measured on the chip by the in-the-loop forward pass."""
+        batch, train = self.state.batch_size, self.state.train_size
+        k = max(1, -(-train // batch))  # batches per epoch
+        recent = [a for a in self.state.history.get("accuracy", [])[:snapshot.steps][-k:] if a == a]
+        if not recent:
+            return float("nan"), 0
+        return float(np.mean(recent)), len(recent) * batch
 
     def _live_network(self, snapshot, dtype):
         """A network of the map's own (kept between live redraws) holding the snapshot's weights."""
@@ -251,10 +272,14 @@ class DecisionMap(View):
         self.accuracy = accuracy(output, labels)
         self._show_accuracy(len(labels))
 
-    def _show_accuracy(self, n_points):
+    def _show_accuracy(self, n_points, in_the_loop=False):
         where = " under the lab's hardware" if self.under_hardware.value else ""
         map_text = (f"live map {self.live_grid_size}×{self.live_grid_size}" if self.live else "map") + \
             f" computed in {1e3 * self.recompute_seconds:.0f} ms"
+        if in_the_loop:  # measured by the training's own forward passes on the chip
+            self.readout.value = (f"training accuracy in the loop <b>{100 * self.accuracy:.1f} %</b> "
+                                  f"(its last {n_points} samples) · {map_text}")
+            return
         self.readout.value = (f"{self.state.split} accuracy{where} <b>{100 * self.accuracy:.1f} %</b> "
                               f"({n_points} points) · {map_text}")
 

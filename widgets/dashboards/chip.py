@@ -34,6 +34,11 @@ from .layout import Dashboard, column, fit, heading, room_for_labels, row, title
 PAPER_NETWORK = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "yinyang_paper.ckpt"
 PRESET, CHIP_ID = "bss2", 0  # calibrated BrainScaleS-2, chip 0: 97.0 % ideal -> 85.0 % on the chip (300 samples)
 MAP_GRID = 50  # the map runs every grid point on the emulated chip: 2,500 samples, not 10,000
+# While training in the loop: 32 x 32 (1,024 chip samples; 75 % of a redraw is the chip's C
+# per-neuron kernel), its accuracy readout the chip's own training batches (no second pass over
+# the test set). Measured per live redraw: 217 ms at 50 x 50 with the test-set pass, see
+# benchmarks/bench_widgets.py for the live figures.
+LIVE_MAP_GRID = 32
 
 
 def chip_state(network_path=PAPER_NETWORK, preset: str = PRESET, chip_id: int = CHIP_ID) -> LabState:
@@ -53,7 +58,7 @@ def chip_dashboard(state: LabState | None = None) -> Dashboard:
     """Lay out the chip dashboard's views over ``state`` (default: chip_state())."""
     state = state if state is not None else chip_state()
     training, hardware, chip = TrainingPanel(state), HardwarePanel(state), ChipView(state)
-    decision = DecisionMap(state, grid_size=MAP_GRID)
+    decision = DecisionMap(state, grid_size=MAP_GRID, live_grid_size=LIVE_MAP_GRID)
     decision.under_hardware.value = True  # the network as the chip runs it
     link = ShareLink(state, page="chip")
     views = {"training": training, "hardware": hardware, "chip": chip, "decision": decision, "link": link}
