@@ -395,6 +395,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define SFX(name) name##_f32
 #define FLAG_T int32_t
 #define EXP expf
+#define FMA fmaf
 #define EXPM1 expm1f
 #define LOG1P log1pf
 #define VEXPM1 vexpm1_f32
@@ -410,6 +411,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #undef SFX
 #undef FLAG_T
 #undef EXP
+#undef FMA
 #undef EXPM1
 #undef LOG1P
 #undef VEXPM1
@@ -424,6 +426,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #define SFX(name) name##_f64
 #define FLAG_T int64_t
 #define EXP exp
+#define FMA fma
 #define EXPM1 expm1
 #define LOG1P log1p
 #define VEXPM1 vexpm1_f64
@@ -439,6 +442,7 @@ static inline ALWAYS_INLINE float vexpm1_f32(float x)
 #undef SFX
 #undef FLAG_T
 #undef EXP
+#undef FMA
 #undef EXPM1
 #undef LOG1P
 #undef VEXPM1
