@@ -113,6 +113,16 @@ def stop(proc: subprocess.Popen, timeout: float = 60):
             proc.wait()
 
 
+def _wait_or_stop(url: str, proc: subprocess.Popen):
+    """wait_http, and stop the server (its whole process group) if it never answers: a server
+    that failed to come up must not outlive the benchmark."""
+    try:
+        wait_http(url, proc)
+    except BaseException:
+        stop(proc)
+        raise
+
+
 # ---------------------------------------------------------------- servers
 class Hub:
     """The workshop hub of deploy/hub in a throw-away folder, with throw-away accounts."""
@@ -145,7 +155,7 @@ class Hub:
     def start(self):
         self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        wait_http(self.url + "/hub/health", self.proc)
+        _wait_or_stop(self.url + "/hub/health", self.proc)
 
     def restart(self):
         stop(self.proc)
@@ -218,7 +228,7 @@ class Voila:
         self.proc = subprocess.Popen([str(voila), f"--Voila.config_file_paths={ROOT / 'apps'}", str(ROOT / "apps"), "--no-browser",
                                       f"--port={self.port}", "--Voila.ip=127.0.0.1"], cwd=ROOT, env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_http(self.url + "/", self.proc)
+        _wait_or_stop(self.url + "/", self.proc)
 
     async def sign_in(self, page, i: int, password=None):
         await page.goto(self.url + "/voila/render/playground.ipynb", timeout=INTERACTIVE_TIMEOUT * 1000)

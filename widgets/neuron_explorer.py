@@ -108,7 +108,8 @@ class NeuronExplorer(View):
         self.figure = bq.Figure(
             marks=[self.potential, self.threshold, self.threshold_label, self.spike_label, self.inputs, self.sent,
                    self.spike_line, self.spike], interaction=self.selector,
-            axes=[bq.Axis(scale=x_sc, label="time t / τs"), bq.Axis(scale=y_sc, side="left", label="u(t)")],
+            axes=[bq.Axis(scale=x_sc, label="time t / τs"),
+                  bq.Axis(scale=y_sc, side="left", label=f"u(t) (threshold ϑ = {self.state.params.threshold:g})")],
             fig_margin={"top": 20, "bottom": 50, "left": 60, "right": 20},
             layout=widgets.Layout(width="560px", height="380px"),
         )
@@ -119,14 +120,18 @@ class NeuronExplorer(View):
         """Bar charts dT/dw_i, dT/dt_i and (delays on) dT/dd_i; bqplot 0.13's grouped 2-D Bars
         draw nothing, hence one chart each."""
         self.grad_w_bars, self.grad_t_bars, self.grad_d_bars, figures = None, None, None, []
-        for name, label in (("grad_w", "∂T/∂wᵢ"), ("grad_t", "∂T/∂tᵢ"), ("grad_d", "∂T/∂dᵢ")):
+        # y: T in tau_s per unit of w_i, t_i or d_i (the latter two are times: tau_s per tau_s).
+        # The title needs a top margin of 2 x its ~20 px line, or bqplot draws it into the bars.
+        for name, label, unit in (("grad_w", "∂T/∂wᵢ", "τs per unit w"), ("grad_t", "∂T/∂tᵢ", "τs per τs"),
+                                  ("grad_d", "∂T/∂dᵢ", "τs per τs")):
             x_sc, y_sc = bq.OrdinalScale(), bq.LinearScale()
             bars = bq.Bars(x=["1"], y=[0.0], scales={"x": x_sc, "y": y_sc}, colors=[COLORS[name]])
             figures.append(bq.Figure(
                 marks=[bars], title=label,
                 axes=[bq.Axis(scale=x_sc, label="input i"),
-                      bq.Axis(scale=y_sc, side="left", tick_format=".2f", num_ticks=5)],
-                fig_margin={"top": 35, "bottom": 40, "left": 60, "right": 10},
+                      bq.Axis(scale=y_sc, side="left", tick_format=".2f", num_ticks=5, label=unit,
+                              label_offset="42px")],
+                fig_margin={"top": 44, "bottom": 40, "left": 60, "right": 10},
                 layout=widgets.Layout(width="300px", height="190px"),
             ))
             setattr(self, f"{name}_bars", bars)

@@ -13,7 +13,7 @@ pre-trained network (LabState.start_from), not to a random one.
     | HARDWARE  preset, chip,| MAP as the chip runs it    | OUTPUT  loss, accuracy      |
     |  switches, accuracies |                            |                             |
     +-----------------------+---------------------------+-----------------------------+
-    | THE CHIP  synapse array, circuits, time and energy per sample                   |
+    | THE CHIP  synapse array, circuits, time and energy per sample  | SHARE  the link  |
     +---------------------------------------------------------------------------------+
 """
 from __future__ import annotations
@@ -25,10 +25,11 @@ from ttfs_lab import checkpoint
 from ..chip_view import ChipView
 from ..decision_map import DecisionMap
 from ..hardware_panel import HardwarePanel
+from ..share_link import ShareLink
 from ..state import LabState
 from ..substrate import preset_distortions
 from ..training_panel import TrainingPanel
-from .layout import Dashboard, column, fit, heading, row, wrap_rows
+from .layout import Dashboard, column, fit, heading, room_for_labels, row, title_room, wrap_rows
 
 PAPER_NETWORK = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "yinyang_paper.ckpt"
 PRESET, CHIP_ID = "bss2", 0  # calibrated BrainScaleS-2, chip 0: 97.0 % ideal -> 85.0 % on the chip (300 samples)
@@ -54,13 +55,15 @@ def chip_dashboard(state: LabState | None = None) -> Dashboard:
     training, hardware, chip = TrainingPanel(state), HardwarePanel(state), ChipView(state)
     decision = DecisionMap(state, grid_size=MAP_GRID)
     decision.under_hardware.value = True  # the network as the chip runs it
-    views = {"training": training, "hardware": hardware, "chip": chip, "decision": decision}
+    link = ShareLink(state, page="chip")
+    views = {"training": training, "hardware": hardware, "chip": chip, "decision": decision, "link": link}
 
     fit(decision.figure, height="360px", min_width="300px")
     wrap_rows(decision)
     for figure in (training.loss_figure, training.accuracy_figure):
         fit(figure, height="215px", min_width="260px")
     training.curves.layout.flex_flow = "column"
+    room_for_labels(training, {"lr": "176px"})  # "learning rate" and a 6-character value, uncut
     fit(chip.figure, height="330px", width="900px")
 
     top = row([training.transport, training.settings], name="top")
@@ -69,6 +72,7 @@ def chip_dashboard(state: LabState | None = None) -> Dashboard:
                     min_width="310px", max_width="430px", grow=1)
     right = column("curves", [heading("Training in the loop"), training.curves, training.readout, training.status],
                    min_width="270px", grow=1)
-    below = row([column("chip", [heading("The chip", "its synapse array, resources, time and energy"), chip])],
-                name="below")
-    return Dashboard(state, views, [top, row([left, middle, right], name="main", wrap=False), below], name="chip")
+    below = row([column("chip", [heading("The chip", "its synapse array, resources, time and energy"), chip]),
+                 column("share", [heading("Share", "this lesson as a link"), link], width="420px")], name="below")
+    return Dashboard(state, views, [link.notice, top, row([left, middle, right], name="main", wrap=False), below],
+                     name="chip")

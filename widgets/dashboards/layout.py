@@ -36,7 +36,27 @@ def fit(figure, height: str, width: str = "100%", min_width: str | None = None):
     """Size a bqplot Figure to its column (``width`` of the column, a fixed ``height``)."""
     figure.layout.width, figure.layout.height = width, height
     figure.layout.min_width = min_width
+    return title_room(figure)
+
+
+# bqplot 0.13 puts a figure's title with its top margin.top / 2 above the plot and draws it one
+# line (~20 px at its "large" font) down from there: a top margin under 2 x 20 px puts the
+# title into the plot, over the top tick label and the marks (the dT/dw bars hit it).
+TITLE_MARGIN = 44
+
+
+def title_room(figure):
+    """Give a titled figure a top margin its title fits into, above the plot."""
+    if figure.title and figure.fig_margin.get("top", 0) < TITLE_MARGIN:
+        figure.fig_margin = {**figure.fig_margin, "top": TITLE_MARGIN}
     return figure
+
+
+def room_for_labels(view, widths: dict):
+    """Widen controls whose label would be cut ("learning r..."): {control name: CSS width}."""
+    for name, width in widths.items():
+        view.controls[name].layout.width = width
+    return view
 
 
 def wrap_rows(view):
@@ -62,6 +82,9 @@ class Dashboard(widgets.VBox):
         super().__init__(list(rows), layout=widgets.Layout(width="100%"))
         self.state = state
         self.views = dict(views)
+        for view in self.views.values():  # no title inside its plot, whichever view drew it
+            for figure in getattr(view, "figures", {}).values():
+                title_room(figure)
         self.add_class("ttfs-dashboard")
         self.add_class(f"ttfs-dashboard-{name}")
 

@@ -9,8 +9,11 @@
     |  distortion switches  |                            |                             |
     +-----------------------+---------------------------+-----------------------------+
     | the selected sample: membrane potentials | spike raster                         |
-    | the chip: synapse array                  | export                               |
+    | the chip: synapse array                  | export, share (the "Copy link")      |
     +---------------------------------------------------------------------------------+
+
+Above it all, a line only when the page's link asked for something it could not have
+(widgets.share_link): what was left at the defaults.
 
 The first row fits a 1366 x 768 screen (and a 1024 x 768 one): the distortion switches sit
 next to the map, so switching one shows its effect at once.
@@ -30,9 +33,10 @@ from ..hardware_panel import HardwarePanel
 from ..membrane import MembraneView
 from ..persistence import AutoSavePanel
 from ..raster import RasterView
+from ..share_link import ShareLink
 from ..state import LabState
 from ..training_panel import TrainingPanel
-from .layout import Dashboard, column, fit, heading, row, wrap_rows
+from .layout import Dashboard, column, fit, heading, room_for_labels, row, title_room, wrap_rows
 
 
 def input_encoding_text(state: LabState) -> str:
@@ -55,14 +59,16 @@ def playground(state: LabState | None = None) -> Dashboard:
     hardware, chip = HardwarePanel(state), ChipView(state)
     export = ExportPanel(state, views=[decision, training, membrane, raster, chip])
     autosave = AutoSavePanel(state, training.runner, app="playground")  # the user's home, every epoch + Pause
+    link = ShareLink(state, page="playground")
     views = {"training": training, "decision": decision, "membrane": membrane, "raster": raster,
-             "hardware": hardware, "chip": chip, "export": export, "autosave": autosave}
+             "hardware": hardware, "chip": chip, "export": export, "autosave": autosave, "link": link}
 
     fit(decision.figure, height="360px", min_width="300px")
     wrap_rows(decision)
     for figure in (training.loss_figure, training.accuracy_figure):
         fit(figure, height="215px", min_width="260px")
     training.curves.layout.flex_flow = "column"
+    room_for_labels(training, {"lr": "176px"})  # "learning rate" and a 6-character value, uncut
     encoding = widgets.HTML(f'<div style="line-height:1.35;font-size:0.92em">{input_encoding_text(state)}</div>')
 
     top = row([training.transport, training.settings], name="top")
@@ -74,7 +80,8 @@ def playground(state: LabState | None = None) -> Dashboard:
                    min_width="270px", grow=1)
     sample = row([column("membrane", [heading("The selected sample", "membrane potentials"), membrane]),
                   column("raster", [heading("", "spikes"), raster])], name="sample")
-    below = row([column("chip", [heading("The chip"), chip]), column("export", [heading("Export"), export])],
-                name="below")
-    return Dashboard(state, views, [top, row([left, middle, right], name="main", wrap=False), sample, below],
-                     name="playground")
+    below = row([column("chip", [heading("The chip"), chip]),
+                 column("export", [heading("Export"), export, heading("Share", "this lesson as a link"), link],
+                        width="420px")], name="below")
+    return Dashboard(state, views, [link.notice, top, row([left, middle, right], name="main", wrap=False), sample,
+                                    below], name="playground")
