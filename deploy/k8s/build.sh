@@ -61,6 +61,9 @@ for _ in $(seq 120); do
     sleep 1
 done
 page=$(curl -sf --max-time 300 http://127.0.0.1:18866/voila/render/playground.ipynb)
-echo "$page" | grep -q "Yin-Yang playground" || { echo "smoke test: the playground did not render"; docker logs "$name" | tail -30; exit 1; }
-echo "smoke test: playground rendered inside $TAG ($(echo "$page" | wc -c) bytes of HTML)"
+# The heading comes from the notebook; the widget view only if its kernel ran the dashboard code.
+for expect in "Yin-Yang playground" "application/vnd.jupyter.widget-view+json" "Dashboard(children="; do
+    echo "$page" | grep -qF "$expect" || { echo "smoke test: no '$expect' in the page"; docker logs "$name" | tail -30; exit 1; }
+done
+echo "smoke test: the playground rendered inside $TAG, its kernel built the dashboard widget ($(echo "$page" | wc -c) bytes of HTML)"
 docker image ls "$TAG" --format 'image {{.Repository}}:{{.Tag}} {{.Size}}'
