@@ -18,7 +18,10 @@ from ttfs_lab.data import yin_yang
 from ttfs_lab.widgets import (
     DecisionMap, ExportPanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel, figure_data,
 )
+from ttfs_lab.probe import decision_grid, decisions_and_outputs
 from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
+from ttfs_lab.widgets.pacing import Pacer, draw_interval
+from ttfs_lab.widgets.runner import Snapshot
 from ttfs_lab.widgets.neuron_explorer import GRID
 
 
@@ -320,6 +323,96 @@ def test_play_runs_in_background_and_finishes():
     assert state.status in ("paused", "done")
     panel.buttons["reset"].click()
     assert state.history == {} and state.status == "idle" and len(panel.loss_line.x) == 0
+
+
+# ---------------------------------------------------------------- live redraws (issue 12)
+def test_pacing_interval_follows_the_drawing_cpu_and_the_core_share():
+    # max(min_interval, cpu (1 - f) / (f share)): 30 ms of CPU at f = 0.2 -> 0.12 s; the floor
+    assert draw_interval(0.030, 0.14, 0.2) == pytest.approx(0.14)
+    assert draw_interval(0.060, 0.14, 0.2) == pytest.approx(0.24)
+    assert draw_interval(0.060, 0.14, 0.2, share=0.25) == pytest.approx(0.96)  # 8 kernels on 2 cores
+    assert draw_interval(0.060, 0.14, 0.2, share=4.0) == pytest.approx(0.24)  # never more than one core
+    for bad in (0.0, 1.0, -0.1, float("nan")):
+        with pytest.raises(ValueError):
+            draw_interval(0.01, 0.14, bad)
+    clock = iter([0.0, 0.0, 10.0, 10.0, 10.0]).__next__
+    pacer = Pacer(0.1, 0.2, share=lambda: 0.5, clock=clock)
+    assert pacer.drawn(started=1.0, cpu_seconds=0.05) == pytest.approx(0.05 * 0.8 / (0.2 * 0.5))
+    assert pacer.next_at == pytest.approx(1.4) and pacer.draws == 1
+
+
+def test_live_map_draws_the_snapshot_not_the_weights_of_now():
+    state = small_state()
+    d = DecisionMap(state, grid_size=30, live_grid_size=20)
+    snapshot = Snapshot.of(state.network, steps=0, epochs=0)
+    net32 = TTFSNetwork.from_weights(state.network.weights(), params=state.network.params,
+                                     bias_time=state.network.bias_time, dtype=MAP_DTYPE)
+    with torch.no_grad():  # training goes on after the snapshot
+        for layer in state.network.layers:
+            layer.weight.mul_(0.5)
+    state.status = "running"
+    d.draw_live(snapshot)
+    assert d.live and d.live_draws == 1 and not error_text(d)
+    classes, margin = classes_and_margin(net32(hand_grid(20).to(MAP_DTYPE)))
+    values = d.heat.color.ravel()
+    assert len(d.heat.x) == 20
+    np.testing.assert_array_equal(np.where(values == 0, -1, np.floor((values - 1) / 2)), classes)
+    np.testing.assert_allclose(values, map_values(classes, np.tanh(margin / 0.4)), atol=1e-12)
+    # the readout's accuracy comes from the same forward pass: the snapshot's, on the test split
+    features, labels = yin_yang("test", size=120)
+    predicted = net32(torch.tensor(0.15 + 1.85 * features).to(MAP_DTYPE)).argmin(1).numpy()
+    assert d.accuracy == pytest.approx(np.mean(predicted == labels))
+    assert "live map 20×20" in d.readout.value
+    state.weights_changed()  # weights published for the other views while running: no redraw here
+    np.testing.assert_array_equal(d.heat.color.ravel(), values)
+    state.status = "paused"  # training stopped: the full grid of the weights of now
+    out = state.network(hand_grid(30)).detach()
+    assert not d.live and len(d.heat.x) == 30
+    np.testing.assert_array_equal(np.floor((d.heat.color.ravel() - 1) / 2), out.argmin(1).numpy())
+
+
+def test_grid_and_points_in_one_pass_equal_separate_passes():
+    net = small_state(hidden=[12]).network
+    points = torch.rand(37, 4, dtype=torch.float64) * 1.85 + 0.15
+    decisions, out = decisions_and_outputs(net, 15, points)
+    alone = decision_grid(net, 15)
+    np.testing.assert_array_equal(decisions.output_times, alone.output_times)
+    np.testing.assert_array_equal(out.numpy(), net(points).detach().numpy())
+
+
+def test_runner_draws_in_its_own_thread_and_training_does_not_wait_for_it():
+    import threading
+
+    state = small_state(epochs=6)
+    panel = TrainingPanel(state)
+    runner = panel.runner
+    runner.min_interval = 0.0
+    seen = {"threads": set(), "steps": []}
+    batches_meanwhile = threading.Event()
+    blocked = []
+
+    def slow_view(snapshot):
+        seen["threads"].add(threading.current_thread().name)
+        seen["steps"].append(snapshot.steps)
+        if not blocked:  # the first live redraw does not return before training did 3 more batches
+            blocked.append(snapshot.steps)
+            assert batches_meanwhile.wait(120)
+
+    def on_batch(event):
+        seen["threads"].add("callback:" + threading.current_thread().name)
+        if blocked and event.kind == "batch" and event.step >= blocked[0] + 3:
+            batches_meanwhile.set()
+
+    runner.live_views.append(slow_view)
+    runner.trainer().callbacks.append(on_batch)
+    panel.buttons["play"].click()
+    runner.join(120)
+    assert state.status == "done" and runner.error is None
+    assert batches_meanwhile.is_set()  # training went on while a redraw was held
+    assert seen["threads"] == {"ttfs-lab-drawing", "callback:ttfs-lab-training"}
+    assert seen["steps"] == sorted(seen["steps"]) and runner.live_publishes == len(seen["steps"]) >= 2
+    assert state.history["step"] == list(range(1, 6 * 240 // 60 + 1))  # the final publish: the whole record
+    assert "CPU went into redrawing" in panel.readout.value
 
 
 @pytest.mark.parametrize("name, value", [

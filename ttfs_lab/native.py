@@ -191,9 +191,29 @@ def _native_would_run(tensors) -> bool:
     return True
 
 
+class calling_thread_only:
+    """``with calling_thread_only():`` the kernels called from this thread run on it alone,
+    whatever set_num_threads() says for the process (a per-thread setting; nests). For small
+    interactive jobs (a view's redraw beside training): on a busy machine a helper thread waits
+    in the run queue and the calling thread waits for it."""
+
+    __slots__ = ("previous",)
+
+    def __enter__(self):
+        self.previous = getattr(_glue, "single", False)
+        _glue.single = True
+        return self
+
+    def __exit__(self, *exc):
+        _glue.single = self.previous
+        return False
+
+
 def _threads(work: int) -> int:
     """Threads for a job of `work` (sample, input, neuron) triples: starting a thread costs
     about as much as a few tens of thousands of them."""
+    if getattr(_glue, "single", False):
+        return 1
     limit = _num_threads if _num_threads is not None else (getattr(_glue, "threads", None) or torch.get_num_threads())
     return max(1, min(limit, work // 20_000))
 

@@ -3,7 +3,8 @@
 - ``neuron_response``: one neuron's potential on a time grid, its spike time T and the exact
   gradients dT/dw_i and dT/dt_i (SPEC §1), for the NeuronExplorer;
 - ``plane_features`` / ``decision_grid``: a network's class and decision margin over the
-  Yin-Yang plane, for the DecisionMap;
+  Yin-Yang plane, for the DecisionMap (``decisions_and_outputs``: the same and some data
+  points in one forward pass);
 - ``layer_potentials``: membrane traces of chosen neurons of a network for one sample.
 
 Everything returns numpy arrays, ready for bqplot marks.
@@ -115,6 +116,17 @@ def decision_grid(network: TTFSNetwork, n: int = 100, forward=None) -> Decisions
     x = plane_times(n, network.dtype)
     out = network(x) if forward is None else forward(network, x)
     return decisions_from_times(out)
+
+
+@torch.no_grad()
+def decisions_and_outputs(network: TTFSNetwork, n: int, points, forward=None):
+    """One forward pass for the n x n plane and ``points`` (input times [P, 4]) together:
+    (decision_grid(network, n, forward), output times of the points [P, C]). A map and the
+    accuracy readout beside it share the pass (and its per-call overheads)."""
+    grid = plane_times(n, network.dtype)
+    x = torch.cat([grid, torch.as_tensor(points).to(network.dtype)])
+    out = network(x) if forward is None else forward(network, x)
+    return decisions_from_times(out[:len(grid)]), out[len(grid):]
 
 
 def margin_confidence(margin, xi: float = 0.2) -> np.ndarray:

@@ -183,7 +183,9 @@ class TrainingPanel(View):
         if h.get("validation_accuracy"):
             parts.append(f"validation {100 * h['validation_accuracy'][-1]:.1f} %")
         r = self.runner
-        if r.train_seconds > 0:
-            share = 100 * r.draw_seconds / (r.draw_seconds + r.train_seconds)
-            parts.append(f"{share:.0f} % of the time went into redrawing the figures, the rest into training")
+        if r.train_cpu_seconds > 0 and r.draw_cpu_seconds > 0:
+            share = 100 * r.draw_cpu_seconds / (r.draw_cpu_seconds + r.train_cpu_seconds)
+            rate = r.pacer.rate() if self.state.status == "running" and r.pacer is not None else float("nan")
+            live = f"live: {rate:.1f} redraws/s, " if math.isfinite(rate) else ""
+            parts.append(f"{live}{share:.0f} % of the CPU went into redrawing the figures, the rest into training")
         self.readout.value = " · ".join(parts)

@@ -15,6 +15,8 @@ import torch
 import ipywidgets as widgets
 from traitlets import TraitError
 
+from ttfs_lab import native
+
 from .state import LabState
 
 
@@ -111,10 +113,13 @@ def one_thread():
     """Run small tensor work on one thread (of the calling thread only: torch's intra-op
     thread count is per thread). Views compute on a few thousand numbers; splitting that over
     OpenMP threads costs more than it saves, and on a busy machine each parallel region waits
-    for a time slice -- measured 230 ms instead of 3 ms for one membrane trace."""
+    for a time slice -- measured 230 ms instead of 3 ms for one membrane trace. The spike-time
+    kernels too (ttfs_lab.native.calling_thread_only): training sets their thread count for the
+    whole process."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with native.calling_thread_only():
+            yield
     finally:
         torch.set_num_threads(previous)

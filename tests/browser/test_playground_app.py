@@ -65,6 +65,52 @@ def test_play_draws_the_loss_curve_and_pause_stops(playground, artifacts):
     page.screenshot(path=str(artifacts / "playground-trained.png"), full_page=True)
 
 
+# Counts the decision map's redraws as the page shows them: bqplot's HeatMap paints a canvas and
+# sets it as the href of an SVG <image>; a redraw is a new href (an equal one is not counted).
+REDRAW_COUNTER_JS = """
+() => {
+  const fig = document.querySelector('.ttfs-decision-figure');
+  const seen = {count: 0, last: null, times: []};
+  window.__ttfsMapRedraws = seen;
+  const observer = new MutationObserver(ms => {
+    for (const m of ms) {
+      if (m.target.nodeName !== 'image' || m.attributeName !== 'href') continue;
+      const href = m.target.getAttribute('href');
+      if (href && href !== seen.last) { seen.last = href; seen.count += 1; seen.times.push(performance.now()); }
+    }
+  });
+  observer.observe(fig, {subtree: true, attributes: true, attributeFilter: ['href']});
+  window.__ttfsStopCounting = () => observer.disconnect();
+}
+"""
+LIVE_SECONDS = 10.0
+LIVE_RATE = 5.0  # redraws per second (issue 12), one user
+
+
+def test_playing_redraws_the_map_live_at_least_5_times_a_second(playground, artifacts):
+    """Issue 12: while training, the map redraws >= 5 times per second in the page."""
+    import time
+
+    page = playground.page
+    page.click(".ttfs-play")
+    wait_until(page, f"document.querySelector('{TRAINING}').innerText.startsWith('running')")
+    time.sleep(1.0)  # the first redraws: the live grid replaces the full one
+    page.evaluate(REDRAW_COUNTER_JS)
+    time.sleep(LIVE_SECONDS)
+    seen = page.evaluate("() => { window.__ttfsStopCounting(); return window.__ttfsMapRedraws; }")
+    page.click(".ttfs-pause")
+    wait_until(page, f"document.querySelector('{TRAINING}').innerText.startsWith('paused')")
+    times = seen["times"]
+    rate = seen["count"] / LIVE_SECONDS
+    gaps = sorted(b - a for a, b in zip(times, times[1:]))
+    longest = gaps[-1] / 1e3 if gaps else float("nan")
+    with open(artifacts / "timings.txt", "a") as f:
+        f.write(f"playground live map: {seen['count']} redraws seen in the page in {LIVE_SECONDS:.0f} s = {rate:.1f}/s "
+                f"(longest gap {longest:.2f} s)\n")
+    page.screenshot(path=str(artifacts / "playground-live.png"))
+    assert rate >= LIVE_RATE, (rate, longest)
+
+
 def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
     page = playground.page
     assert "the lab runs the ideal model" in page.inner_text(CHIP_READOUT)
