@@ -3,6 +3,8 @@
     python benchmarks/bench_core.py [--batch 1000] [--repeats 5] [--quick]      # threads table
     python benchmarks/bench_core.py --full [--threads N]                          # + all backends
     python benchmarks/bench_core.py --rounds 5 --variants native                  # 2t/1t min/median
+    python benchmarks/bench_core.py --small [--busy-core] [--rounds 3]           # small batches
+    python benchmarks/bench_core.py --busy-core --variants native                # other core busy
 
 The first table (always printed): float32, 1 vs 2 threads (torch.set_num_threads, which the
 native kernels follow), native vs torch vs "torch-ref", samples/s forward and forward+backward,
@@ -12,6 +14,14 @@ fast_torch.use_reference()): the before/after of the torch path, measured in one
 "native" runs its threads in torch's OpenMP team (native.thread_pool, the default),
 "native-pth" on pthreads started per call (what it did before): the before/after of the
 threads, measured in one run.
+--small: the native kernels at batches 1, 10, 100 (and 1000 for reference), 1 and 2 threads
+timed alternately (ABAB, so drift in the machine's load hits both), each timed run long
+enough (>= 20 ms) to be measured; prints each batch's 2-thread / 1-thread *time* ratio
+(<= 1.00: two threads are not slower) as min, median and max over --rounds.
+--busy-core: the same tables with a CPU hog (a busy loop at this process's nice value)
+pinned to the last core, as if another student's kernel trained there; the benchmark itself
+may run on every core. The hog's loop rate is printed per thread count: how much of its core
+the benchmark took from it.
 --full adds the table below (both dtypes, the naive enumeration, per-neuron parameters).
 
 Networks (tau_m = tau_s = 1, threshold 1, bias spike at 0.9 in every layer):
@@ -36,6 +46,7 @@ constants 3 %, threshold 8 % fixed and 4 % per trial), native vs torch, float64.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -46,7 +57,7 @@ import torch
 from _timing import timings
 from scipy.special import lambertw
 
-from ttfs_lab import NeuronParams, TTFSNetwork, fast_torch, native
+from ttfs_lab import NeuronParams, TTFSNetwork, fast_torch, native, thread_choice
 from ttfs_lab.data import load
 from ttfs_lab.network import append_bias_spike
 from ttfs_lab.spike_times import per_neuron_spike_times
@@ -175,18 +186,21 @@ def measure(net, x, backend, mode, batch, repeats):
 
 
 # variant: (backend, torch reference?, native thread pool)
-TORCH_VARIANTS = {"native": ("native", False, None), "native-pth": ("native", False, "pthreads"),
+# "native-fixed": always the thread limit (no ttfs_lab.thread_choice), as before it
+TORCH_VARIANTS = {"native": ("native", False, None), "native-fixed": ("native", False, None),
+                  "native-pth": ("native", False, "pthreads"),
                   "torch": ("torch", False, None), "torch-ref": ("torch", True, None)}
 
 
-def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
+def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS), hog=None):
     """float32 samples/s, 1 vs 2 threads, native vs torch vs torch-ref (module docstring);
     returns {(network, inputs, pass, variant, threads): (best, median)}."""
-    small = {"native": batch, "native-pth": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
+    small = {"native": batch, "native-fixed": batch, "native-pth": batch, "torch": min(batch, 200 if quick else 1000), "torch-ref": min(batch, 20 if quick else 50)}
     threads_before = torch.get_num_threads()
     print(f"\nfloat32 samples/s (wall; min/median of {repeats} runs as 'best (median)'), [batch timed]; "
           f"load average {os.getloadavg()[0]:.1f}")
-    header = f"{'network':11} {'inputs':18} {'pass':17} {'backend':9} {'1 thread':>22} {'2 threads':>22} {'2t/1t':>6}"
+    header = f"{'network':11} {'inputs':18} {'pass':17} {'backend':9} {'1 thread':>22} {'2 threads':>22} {'2t/1t':>6}" \
+        + ("   hog Mloops/s 1t  2t" if hog else "")
     print(header)
     print("-" * len(header))
     results = {}
@@ -201,19 +215,24 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
                     continue
                 pool_before = native.thread_pool(pool or native.DEFAULT_POOL) if backend == "native" else None
                 n = small[variant]
-                cells = []
+                cells, hog_rates = [], []
                 for threads in (1, 2):
                     torch.set_num_threads(threads)
-                    with native.set_backend(backend), fast_torch.use_reference(reference):
+                    loops, started = (hog.loops() if hog else 0), time.perf_counter()
+                    choice = thread_choice.fixed() if variant == "native-fixed" else thread_choice.measured()
+                    with native.set_backend(backend), fast_torch.use_reference(reference), choice:
                         fn = forward_fn(net, xf[:n]) if mode == "forward" else forward_backward_fn(net, xf[:n])
                         ts = timings(fn, repeats)
+                    if hog:
+                        hog_rates.append((hog.loops() - loops) / (time.perf_counter() - started) / 1e6)
                     cells.append((n / ts[0], n / ts[len(ts) // 2]))
                     results[(name, short, mode, variant, threads)] = cells[-1]
                 if pool_before:
                     native.thread_pool(pool_before)
                 print(f"{name:11} {short:18} {mode:17} {variant:9} "
                       + " ".join(f"{best:9.0f} ({median:7.0f}) " for best, median in cells)
-                      + f"[{n}] {cells[1][0] / cells[0][0]:5.2f}x")
+                      + f"[{n}] {cells[1][0] / cells[0][0]:5.2f}x"
+                      + (f"   {hog_rates[0]:8.1f} {hog_rates[1]:5.1f}" if hog else ""))
     torch.set_num_threads(threads_before)
     print("\ntorch / torch-ref (best, same threads):")
     for (name, short, mode, variant, threads), (best, _) in results.items():
@@ -221,6 +240,114 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS)):
             ref = results[(name, short, mode, "torch-ref", threads)][0]
             print(f"  {name:11} {short:18} {mode:17} {threads} thread(s): {best / ref:6.1f}x")
     return results
+
+
+SMALL_BATCHES = (1, 10, 100, 1000)
+
+
+def _repeated(fn, calls: int):
+    def run():
+        for _ in range(calls):
+            fn()
+    return run
+
+
+def small_batch_table(cases, repeats: int, rounds: int, hog=None):
+    """Native float32, batches SMALL_BATCHES: 1 vs 2 threads timed alternately; per batch the
+    2t/1t ratio of the best seconds per call (min, median, max over rounds), for "native"
+    (2 threads where ttfs_lab.thread_choice measured them faster) and "fixed" (always 2, as
+    before thread_choice). Returns {(network, pass, batch, variant): sorted ratios}."""
+    if not native.available():
+        print("\n--small: the native extension is not built; nothing to time")
+        return {}
+    threads_before = torch.get_num_threads()
+    print(f"\nnative float32, small batches: microseconds per call (best of {repeats} runs of >= 20 ms), "
+          f"1 vs 2 threads alternately, {rounds} round(s); 2t/1t = ratio of times (<= 1: 2 threads not slower); "
+          f"load average {os.getloadavg()[0]:.1f}" + ("; hog busy on the last core" if hog else ""))
+    header = f"{'network':11} {'pass':17} {'batch':>5} {'threads':7} {'1 thread us':>12} {'2 threads us':>13} " \
+             f"{'2t/1t min':>9} {'median':>7} {'max':>6}" + ("   hog Mloops/s 1t  2t" if hog else "")
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for name, label, net64, x, _ in cases:
+        if name == "256-246-10" and label.startswith("dense"):
+            continue  # MNIST inputs are the realistic case; dense only adds work per sample
+        net = TTFSNetwork.from_weights(net64.weights(), params=PARAMS, dtype=torch.float32)
+        xf = x.float()
+        for mode, batch, variant in [(m, b, v) for m in ("forward", "forward+backward") for b in SMALL_BATCHES
+                                     for v in ("native", "fixed")]:
+                if batch > len(xf):
+                    continue
+                thread_choice.reset()
+                choice = thread_choice.fixed() if variant == "fixed" else thread_choice.measured()
+                with native.set_backend("native"), choice:
+                    fn = forward_fn(net, xf[:batch]) if mode == "forward" else forward_backward_fn(net, xf[:batch])
+                    torch.set_num_threads(1)
+                    fn()
+                    started = time.perf_counter()
+                    fn()
+                    calls = max(1, int(0.02 / max(time.perf_counter() - started, 1e-7)))
+                    best = {1: math.inf, 2: math.inf}
+                    hog_rates = {1: [], 2: []}
+                    ratios = []
+                    for _ in range(rounds):
+                        per_round = {}
+                        for threads in (1, 2):
+                            torch.set_num_threads(threads)
+                            loops = hog.loops() if hog else None
+                            started = time.perf_counter()
+                            ts = timings(_repeated(fn, calls), repeats)
+                            if hog:
+                                hog_rates[threads].append((hog.loops() - loops) / (time.perf_counter() - started))
+                            per_round[threads] = ts[0] / calls
+                            best[threads] = min(best[threads], per_round[threads])
+                        ratios.append(per_round[2] / per_round[1])
+                ratios.sort()
+                results[(name, mode, batch, variant)] = ratios
+                hog_cell = (f"   {np.median(hog_rates[1]) / 1e6:8.1f} {np.median(hog_rates[2]) / 1e6:5.1f}" if hog else "")
+                print(f"{name:11} {mode:17} {batch:5d} {variant:7} {best[1] * 1e6:12.1f} {best[2] * 1e6:13.1f} "
+                      f"{ratios[0]:9.2f} {ratios[len(ratios) // 2]:7.2f} {ratios[-1]:6.2f}" + hog_cell)
+    torch.set_num_threads(threads_before)
+    return results
+
+
+class Hog:
+    """A busy loop in a child process pinned to one core, at this process's nice value;
+    loops() reads how many iterations it has run (shared memory)."""
+
+    def __init__(self, core: int):
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self.counter = context.Value("Q", 0, lock=False)
+        self.core = core
+        self.process = context.Process(target=_hog_loop, args=(self.counter, core), daemon=True)
+
+    def __enter__(self):
+        self.process.start()
+        deadline = time.time() + 30
+        while self.counter.value == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        return self
+
+    def loops(self) -> int:
+        return self.counter.value
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.join(5)
+        return False
+
+
+def _hog_loop(counter, core):
+    os.sched_setaffinity(0, {core})
+    n = 0
+    while True:
+        for _ in range(10_000):
+            pass
+        n += 10_000
+        counter.value = n
 
 
 def print_ratio_summary(rounds):
@@ -244,6 +371,10 @@ def main():
     parser.add_argument("--full", action="store_true", help="also the table of every backend, both dtypes")
     parser.add_argument("--rounds", type=int, default=1,
                         help="print the threads table this many times, then min/median of each row's 2t/1t")
+    parser.add_argument("--small", action="store_true",
+                        help="native at batches 1, 10, 100, 1000: 2-thread vs 1-thread time (instead of the threads table)")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="run the tables with a busy loop pinned to the last core (another student's kernel)")
     parser.add_argument("--variants", default=",".join(TORCH_VARIANTS),
                         help=f"comma-separated, of {', '.join(TORCH_VARIANTS)} (default: all)")
     args = parser.parse_args()
@@ -271,7 +402,16 @@ def main():
     unknown = set(variants) - set(TORCH_VARIANTS)
     if unknown or not variants:
         parser.error(f"--variants: choose from {', '.join(TORCH_VARIANTS)}, got {args.variants!r}")
-    rounds = [thread_table(cases, args.batch, args.repeats, args.quick, variants) for _ in range(max(1, args.rounds))]
+    hog = Hog(core=max(os.sched_getaffinity(0))) if args.busy_core else contextlib.nullcontext()
+    with hog:
+        if args.busy_core:
+            print(f"busy core: a busy loop pinned to core {hog.core} (pid {hog.process.pid}); "
+                  f"load average {os.getloadavg()[0]:.1f}")
+        if args.small:
+            small_batch_table(cases, args.repeats, max(1, args.rounds), hog if args.busy_core else None)
+            return
+        rounds = [thread_table(cases, args.batch, args.repeats, args.quick, variants, hog if args.busy_core else None)
+                  for _ in range(max(1, args.rounds))]
     if len(rounds) > 1:
         print_ratio_summary(rounds)
     if not args.full:

@@ -31,6 +31,18 @@ is left is the native layer arithmetic itself, ~0.049 s per epoch at best (profi
 which the per-sample forward is ~85 % (3 in 4 batches of the paper protocol are weight bumps
 with no backward, but every batch needs both forwards).
 
+  2026-12-07 09:49, after the kernel changes below (branch fused), `--only new`, load 9.5 -> 11.2
+  (five helpers sharing 2 cores: wall time is meaningless, CPU time much less so):
+    new total 33.53 s wall, 11.46 s CPU (of which ~1.4 s the one-time torch._dynamo import that
+    torch.optim.Adam's constructor triggers in setup), min 0.0337 s/epoch (was 0.0491), test accuracy 0.9570
+  Kernel changes (per-layer figures: /tmp layer benchmark, 5000 Yin-Yang samples, weights after 30
+  epochs, CPU time, best of 5): x86-64-v4/v3 clones with explicit fma (5->120: 4.94 -> 3.39 us/sample,
+  121->3: 2.56 -> 2.31), bounds without e^{-lo/tau} (121->3 -> 2.16, same bits), Lambert W in
+  stages (5->120 -> 2.85, same bits), Lambert W with a polynomial start and one Halley step
+  (5->120 2.79 -> 2.65 in an A/B run). Target (<= 10 s) not reached; what is left per sample:
+  layer 121->3 ~2.1 us (sorting 121 hidden times ~40 %, the interval walk with 3 neurons the
+  rest), layer 5->120 ~2.7 us (Lambert W ~40 %, candidate packing and exact tests ~40 %).
+
 Profile of the old path (cProfile, 10 epochs, loaded machine; last session): 1.23 s wall;
 native forward 38 %, native backward 7 %, ~55 % per-batch Python/torch overhead (~2 ms per
 batch: autograd graph, ~40 small torch ops, Adam's per-tensor ops, GC 8.9 %); layer-1 forward

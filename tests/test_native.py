@@ -39,6 +39,15 @@ from ttfs_lab.spike_times import (
 
 needs_native = pytest.mark.skipif(not native.available(), reason="ttfs_lab._native not built")
 
+
+@pytest.fixture(autouse=True)
+def thread_limit_always():
+    """The thread count a test sets is the one the kernels run on (no ttfs_lab.thread_choice)."""
+    from ttfs_lab import thread_choice
+
+    with thread_choice.fixed():
+        yield
+
 REGIMES = {
     "equal": NeuronParams(),
     "equal_leaky": NeuronParams(tau_m=2.0, tau_s=2.0, g_leak=1.5, e_leak=-0.5, threshold=0.6),

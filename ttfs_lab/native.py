@@ -14,7 +14,9 @@ Selection: TTFS_LAB_BACKEND=torch|native|auto (default auto), or set_backend() a
     native  like auto, but a missing extension is an error instead of a fallback
     torch   always the torch reference
 
-The kernels split the batch over torch.get_num_threads() threads (set_num_threads() overrides).
+The kernels split the batch over up to torch.get_num_threads() threads (set_num_threads()
+overrides): two only for enough work (_threads), and only where they measured faster than one
+(ttfs_lab.thread_choice: on a machine whose other core is busy one thread is faster).
 set_backend() returns a context manager that restores the previous choice:
 
     with set_backend("torch"):
@@ -31,6 +33,7 @@ import torch
 from .params import NeuronParams
 from .prefix_sums import max_exponent
 from .switch import Switch
+from . import thread_choice
 
 try:
     from . import _native
@@ -162,7 +165,7 @@ class serial_glue:
 
     def __init__(self, *tensors):
         self.threads = None
-        if getattr(_glue, "threads", None) is not None or not _native_would_run(tensors):
+        if getattr(_glue, "threads", None) is not None or not _native_would_run(tensors) or _small(tensors):
             return
         n = torch.get_num_threads()
         if n > 1:
@@ -181,6 +184,19 @@ class serial_glue:
         return False
 
 
+GRAIN = 32768  # torch's at::internal::GRAIN_SIZE: smaller element-wise ops run inline anyway
+
+
+def _small(tensors) -> bool:
+    """input_times [B, N] and weights [N, M] whose B*N*M is below both torch's grain and the
+    kernels' threading threshold: torch's ops and the kernels run on one thread anyway, so
+    serial_glue would only add its own cost (~1 us a block, 1-2 % of a batch-1 step)."""
+    if len(tensors) < 2 or tensors[0].dim() != 2 or tensors[1].dim() != 2:
+        return False
+    work = tensors[0].shape[0] * tensors[0].shape[1] * tensors[1].shape[1]
+    return work < min(GRAIN, 2 * WORK_PER_THREAD)
+
+
 def _native_would_run(tensors) -> bool:
     """applies() without its warning, for anything (the inputs are not checked yet)."""
     if _backend.value == "torch" or _native is None:
@@ -189,6 +205,9 @@ def _native_would_run(tensors) -> bool:
         if not isinstance(t, torch.Tensor) or t.device.type != "cpu" or t.dtype not in (torch.float32, torch.float64):
             return False
     return True
+
+
+WORK_PER_THREAD = 20_000
 
 
 class calling_thread_only:
@@ -215,7 +234,7 @@ def _threads(work: int) -> int:
     if getattr(_glue, "single", False):
         return 1
     limit = _num_threads if _num_threads is not None else (getattr(_glue, "threads", None) or torch.get_num_threads())
-    return max(1, min(limit, work // 20_000))
+    return max(1, min(limit, work // WORK_PER_THREAD))
 
 
 def _prepare(t: torch.Tensor) -> torch.Tensor:
@@ -244,11 +263,13 @@ def forward(input_times: torch.Tensor, weights: torch.Tensor, params: NeuronPara
     (n_batch, n_in), n_out = x.shape, w.shape[1]
     times = torch.empty((n_batch, n_out), dtype=w.dtype)
     slopes = torch.empty_like(times)
-    span = _native.forward(
-        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), times.data_ptr(), slopes.data_ptr(),
-        n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
-        span_limit, _threads(n_batch * n_in * n_out),
-    )
+    span = thread_choice.run(
+        ("forward", w.dtype, params.regime, n_in, n_out, thread_choice.bucket(n_batch)), _threads(n_batch * n_in * n_out),
+        lambda threads: _native.forward(
+            w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), times.data_ptr(), slopes.data_ptr(),
+            n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
+            span_limit, threads,
+        ))
     return times, slopes, span
 
 
@@ -267,10 +288,12 @@ def forward_per_neuron(input_times, weights, tau_m, tau_s, c, span_limit: float)
     if not (tau_m.dtype is tau_s.dtype is c.dtype is w.dtype):
         raise ValueError("tau_m, tau_s and c must have the weights' dtype")
     times = torch.empty((n_batch, n_out), dtype=w.dtype)
-    span = _native.forward_per_neuron(
-        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), tau_m.data_ptr(), tau_s.data_ptr(), c.data_ptr(),
-        times.data_ptr(), n_batch, n_in, n_out, span_limit, _threads(n_batch * n_in * n_out),
-    )
+    span = thread_choice.run(
+        ("per_neuron", w.dtype, n_in, n_out, thread_choice.bucket(n_batch)), _threads(n_batch * n_in * n_out),
+        lambda threads: _native.forward_per_neuron(
+            w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), tau_m.data_ptr(), tau_s.data_ptr(), c.data_ptr(),
+            times.data_ptr(), n_batch, n_in, n_out, span_limit, threads,
+        ))
     return times, span
 
 
@@ -283,12 +306,15 @@ def backward(input_times, weights, times, slopes, grad_times, params: NeuronPara
     (n_batch, n_in), n_out = x.shape, w.shape[1]
     grad_x = torch.empty_like(x) if need_input_grad else None
     grad_w = torch.zeros_like(w) if need_weight_grad else None
-    _native.backward(
-        w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), t.data_ptr(), s.data_ptr(), g.data_ptr(),
-        grad_x.data_ptr() if grad_x is not None else 0, grad_w.data_ptr() if grad_w is not None else 0,
-        n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
-        min_slope, span_limit, _threads(n_batch * n_in * n_out),
-    )
+    thread_choice.run(
+        ("backward", w.dtype, params.regime, n_in, n_out, thread_choice.bucket(n_batch), need_input_grad, need_weight_grad),
+        _threads(n_batch * n_in * n_out),
+        lambda threads: _native.backward(
+            w.dtype == torch.float64, x.data_ptr(), w.data_ptr(), t.data_ptr(), s.data_ptr(), g.data_ptr(),
+            grad_x.data_ptr() if grad_x is not None else 0, grad_w.data_ptr() if grad_w is not None else 0,
+            n_batch, n_in, n_out, _REGIME_CODES[params.regime], params.tau_m, params.tau_s, params.c,
+            min_slope, span_limit, threads,
+        ))
     return grad_x, grad_w
 
 

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from conftest import PAGE_RENDER_TIMEOUT
 from dashboards import SCREENS, wait_until
 
 LINK = ".ttfs-link_url input"
@@ -17,6 +18,7 @@ MAP_READOUT = ".ttfs-map-readout"
 CHIP_READOUT = ".ttfs-chip-readout"
 NEURON_READOUT = ".ttfs-readout"
 MENUS = ["lr", "epochs", "batch_size", "hidden", "seed"]
+SPIKED = re.compile(r"sample \d+ \(class \w+\): \d+ of \d+ neurons spiked")  # the raster's readout
 SECONDS = re.compile(r"\d+(\.\d+)? (s|ms)\b")  # how long a computation took: not part of the state
 
 
@@ -29,7 +31,7 @@ def fresh_page(browser, url, ready, viewport=SCREENS[1], permissions=()):
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
+    page.goto(url, timeout=PAGE_RENDER_TIMEOUT)  # a fresh kernel when the warm pool is used up
     page.wait_for_selector(ready, timeout=180_000)
     page.errors = errors
     return context, page
@@ -68,6 +70,7 @@ def playground_shown(page):
         "hardware accuracy": settled(page, HW_READOUT),
         "map accuracy": settled(page, MAP_READOUT),
         "chip mapping": page.inner_text(CHIP_READOUT),
+        "selected sample's spikes": SPIKED.search(page.inner_text(".ttfs-column-raster")).group(0),
     }
 
 
@@ -100,8 +103,12 @@ def test_a_playground_link_opens_the_same_dashboard_in_a_new_browser(voila_url, 
     page.fill(".ttfs-hw_chip input", "2")
     page.press(".ttfs-hw_chip input", "Enter")
     page.click(".ttfs-split button:has-text('train')")
+    wait_for_link(page, "split=train")
+    # Click a training point on the map (its 18th dot): that sample is selected.
+    page.locator(".ttfs-decision-figure .dot >> nth=17").dispatch_event("click")
     link = wait_for_link(page, "lr=0.02", "epochs=50", "batch=50", "hidden=60", "seed=3", "hw=custom",
-                         "dist=threshold_mismatch:0.08,dead_neurons:0.05", "chip=2", "split=train")
+                         "dist=threshold_mismatch:0.08,dead_neurons:0.05", "chip=2", "split=train", "sample=17")
+    wait_until(page, "document.querySelector('.ttfs-column-raster').innerText.includes('sample 17 ')")
     before = playground_shown(page)
     assert before["menus"] == {"lr": "0.02", "epochs": "50", "batch_size": "50", "hidden": "60", "seed": "3"}
     # "Copy link": the page's script puts the field's text on the clipboard.
