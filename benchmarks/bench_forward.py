@@ -29,7 +29,22 @@ What changed (ttfs_native.c, ttfs_kernels.inc; same bits, tests/test_native_fast
 Profile after (same method), 121 -> 3 float64 (training): walk ~65 %, sort ~28 %, solves 7 %;
 5 -> 120 is now the larger layer: walk and packing ~50 %, exact tests ~28 %, solves ~22 %.
 
-Measured: see the README of this change (the docstring's figures are filled in below).
+Measured 2026-12-07 12:33 UTC (2 cores, the coordinator's QUIET measurement running, niced, CPU time;
+`python benchmarks/bench_forward.py`, load average 6.00 before / 5.60 after):
+    map   float32 10000 x   5 -> 120: reference  1.278 us/sample, fast  1.160 us/sample, 1.10x, same bits True
+    map   float32 10000 x 121 ->   3: reference  1.219 us/sample, fast  0.725 us/sample, 1.68x, same bits True
+    map   float64  1000 x   5 -> 120: reference  1.739 us/sample, fast  1.740 us/sample, 1.00x, same bits True
+    map   float64  1000 x 121 ->   3: reference  1.327 us/sample, fast  0.895 us/sample, 1.48x, same bits True
+    train float64  5000 x   5 -> 120: reference  1.779 us/sample, fast  1.737 us/sample, 1.02x, same bits True
+    train float64  5000 x 121 ->   3: reference  1.538 us/sample, fast  1.151 us/sample, 1.34x, same bits True
+    map at rest, native forward of all its layers (100x100 float32 + 1000 float64), 1 thread: reference 28.0 ms, fast 21.4 ms CPU (1.31x)
+    DecisionMap.redraw at rest (100x100 + test accuracy), 1 kernel thread: reference 29.6 ms, fast 22.6 ms wall (best of 9)
+  bench_training.py --epochs 300 --seeds 0 --only new, forward_impl set before the run (load 8.09 -> 6.52):
+    reference: total 8.01 s wall, 8.01 s CPU, median 0.0232 s/epoch, test accuracy 0.9570, bumped 75.4 %
+    fast:      total 6.88 s wall, 6.88 s CPU, median 0.0197 s/epoch, test accuracy 0.9570, bumped 75.4 % (1.16x)
+  (the same trajectory: same bits, so the same accuracy and bumps). Not reached / what is left:
+  the 5 -> 120 layer (~1.2 us float32, ~1.7 us float64 per sample) is now most of a forward:
+  candidate packing and recording, exact tests (one exp each) and the Lambert-W solves.
 """
 from __future__ import annotations
 
