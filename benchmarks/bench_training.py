@@ -1,5 +1,5 @@
 """Time the paper's Yin-Yang protocol (SPEC §2): 300 epochs, batch 150, Adam, weight bumping,
-the Python training loop (Trainer: torch autograd + torch.optim.Adam around the native layer
+the Python training loop (Trainer: torch autograd + Adam, ttfs_lab.train.adam, around the native layer
 kernels) against the fused native step (FusedTrainer, ttfs_lab/train/fused.py), in one run.
 
     python benchmarks/bench_training.py [--epochs 300] [--seeds 0] [--threads 1] [--preset paper]

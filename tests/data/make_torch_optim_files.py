@@ -4,6 +4,8 @@ that code computed after resuming from them -- the ground truth of tests/test_ad
 
     PYTHONPATH=<old checkout> python tests/data/make_torch_optim_files.py tests/data/torch_optim
 
+(written with bb5101e: its own editable install, /work/main/.venv at that commit).
+
 trainer.ckpt     Trainer.save() in the middle of epoch 2 (lr_step=1: the lr has decayed once)
 trainer-end.pt   {"weights": [...], "history": {...}} of the same run after 4 epochs
 lab/state.json   LabState.save() (+ state.ckpt) in the middle of epoch 2 of a playground state
