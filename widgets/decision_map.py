@@ -25,6 +25,7 @@ from ttfs_lab import TTFSNetwork
 from ttfs_lab.loss import accuracy
 from ttfs_lab.probe import decision_grid, decisions_and_outputs, margin_confidence, plane_features
 
+from .points_image import draw_points, png_bytes
 from .runner import TrainingRunner
 from .view import View, one_thread
 
@@ -40,6 +41,12 @@ MAP_DTYPE = torch.float32
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"]  # yin, yang, dot
 CLASS_NAMES = ["yin", "yang", "dot"]
 SILENT_COLOR = "#9e9e9e"
+# The data points' look (bqplot's Scatter units: size = area in px^2, stroke width in px) and
+# the image they are drawn into: twice the pixels of the playground's ~310 px plot, so that they
+# stay crisp on a 2x screen and in the 440 px stand-alone figure.
+POINT_SIZE, POINT_STROKE = 18, 0.6
+POINTS_PLOT_PX = 310
+POINTS_IMAGE_PX = 2 * POINTS_PLOT_PX
 
 
 def _pale(hex_color: str, amount: float = 0.85) -> str:
@@ -77,13 +84,21 @@ class DecisionMap(View):
         angle = np.linspace(0.0, 2.0 * np.pi, 200)
         self.circle = bq.Lines(x=0.5 + 0.5 * np.cos(angle), y=0.5 + 0.5 * np.sin(angle), scales=sc,
                                colors=["#333333"], stroke_width=1)
+        # What students see of the points: one image (module docstring), not smoothed cell by
+        # cell (pixelated is for heat maps). Its <image> has a blob: href; the heat map's is a
+        # data: URL, which is how the redraw counters in tests/ and benchmarks/ tell them apart.
+        self.points_image = widgets.Image(format="png")
+        self.points_layer = bq.Image(image=self.points_image, x=[0.0, 1.0], y=[0.0, 1.0], scales=sc, pixelated=False)
+        # What they click: the same points as a Scatter, fully transparent (opacity 0: nothing
+        # painted, so no paint chunks; SVG hit testing ignores opacity, so clicks still land).
         point_colors = bq.ColorScale(colors=CLASS_COLORS, min=0.0, max=2.0)
         self.points = bq.Scatter(x=[0.5], y=[0.5], color=[0], scales={**sc, "color": point_colors},
-                                 default_size=18, stroke="white", stroke_width=0.6)
+                                 default_size=POINT_SIZE, stroke="white", stroke_width=POINT_STROKE,
+                                 default_opacities=[0.0])
         self.marker = bq.Scatter(x=[0.5], y=[0.5], scales=sc, marker="circle", default_size=220, fill=False,
                                  colors=["black"], stroke_width=2.5)
         self.figure = bq.Figure(
-            marks=[self.heat, self.circle, self.points, self.marker],
+            marks=[self.heat, self.circle, self.points_layer, self.points, self.marker],
             axes=[bq.Axis(scale=x_sc, label="x"), bq.Axis(scale=y_sc, side="left", label="y")],
             min_aspect_ratio=1, max_aspect_ratio=1, padding_x=0, padding_y=0,
             fig_margin={"top": 10, "bottom": 40, "left": 45, "right": 10},
@@ -123,7 +138,7 @@ class DecisionMap(View):
         self.state.split = change["new"]
 
     def _on_show_points(self, change):
-        self.points.visible = self.marker.visible = change["new"]
+        self.points_layer.visible = self.points.visible = self.marker.visible = change["new"]
 
     def _on_click(self, mark, message):
         """bqplot's element_click message: {"event": ..., "data": {"index": i, "x": .., "y": ..}}."""
@@ -166,6 +181,7 @@ class DecisionMap(View):
         self.split.value = self.state.split
         with self.points.hold_sync():
             self.points.x, self.points.y, self.points.color = features[:, 0], features[:, 1], labels
+        self.points_image.value = self.points_png(features[:, 0], features[:, 1], labels)
         self._on_selected()
         if change is not None:
             self._update_accuracy()
@@ -258,6 +274,15 @@ class DecisionMap(View):
             if len(self.heat.x) != n:
                 self.heat.x = self.heat.y = self._axis(n)
             self.heat.color = values
+
+    @staticmethod
+    def points_png(x, y, labels) -> bytes:
+        """The points layer: PNG of the points as the Scatter would draw them, at the image's
+        scale (POINTS_IMAGE_PX pixels for a POINTS_PLOT_PX plot)."""
+        scale = POINTS_IMAGE_PX / POINTS_PLOT_PX
+        rgba = draw_points(x, y, labels, CLASS_COLORS, POINTS_IMAGE_PX, radius=scale * np.sqrt(POINT_SIZE / np.pi),
+                           stroke=scale * POINT_STROKE)
+        return png_bytes(rgba)
 
     @staticmethod
     @functools.lru_cache(maxsize=4)
