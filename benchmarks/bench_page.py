@@ -6,9 +6,8 @@ benchmark runs it), presses Play and records a Chromium trace of ``--seconds`` o
 From the renderer's main thread it prints, per checkout, in one run (compare ratios within a
 run; timings on 2 shared cores are noisy, the load average is printed with every line):
 
-  frames/s        frames the page rendered (PaintArtifactCompositor::Update, once per frame
-                  that repainted anything)
-  ms per frame    by phase: layerize (PaintArtifactCompositor::Update), paint, pre-paint,
+  frames/s        main-thread frames the page rendered (ProxyMain::BeginMainFrame)
+  ms per frame    by phase: layerize (Layerize, in PaintArtifactCompositor::Update), paint, pre-paint,
                   layout, style, hit test, script (v8 / FunctionCall)
   busy            fraction of the wall time the main thread ran any task (union of its
                   top-level trace slices)
@@ -38,13 +37,13 @@ CATEGORIES = ["devtools.timeline", "blink", "cc", "v8", "disabled-by-default-dev
 # Phase -> trace event names on the renderer main thread (Chromium's own names). The phases do
 # not nest into one another, so their sums add up.
 PHASES = {
-    "layerize": ["PaintArtifactCompositor::Update"],
+    "layerize": ["Layerize"],
     "paint": ["Paint"],
     "prepaint": ["PrePaint"],
     "layout": ["Layout"],
     "style": ["UpdateLayoutTree", "RecalculateStyles"],
     "hittest": ["HitTest"],
-    "script": ["FunctionCall", "EvaluateScript", "V8.Execute"],
+    "script": ["v8.callFunction", "v8.run"],
 }
 # The heat map's redraws as the page shows them (the same rule as the browser tests): only the
 # heat map's <image> (a canvas data: URL); the points layer's image (a blob: URL) is not a map redraw.
@@ -112,7 +111,7 @@ def summarize(events, seconds: float) -> dict:
     for e in main:
         total[e["name"]] += e["dur"]
         count[e["name"]] += 1
-    frames = count["PaintArtifactCompositor::Update"]
+    frames = count["ProxyMain::BeginMainFrame"]
     per_frame = {phase: sum(total[n] for n in names) / 1e3 / max(frames, 1) for phase, names in PHASES.items()}
     # Busy time: the union of the slices' intervals (nested slices counted once).
     spans = sorted((e["ts"], e["ts"] + e["dur"]) for e in main)

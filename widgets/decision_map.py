@@ -94,7 +94,7 @@ class DecisionMap(View):
         point_colors = bq.ColorScale(colors=CLASS_COLORS, min=0.0, max=2.0)
         self.points = bq.Scatter(x=[0.5], y=[0.5], color=[0], scales={**sc, "color": point_colors},
                                  default_size=POINT_SIZE, stroke="white", stroke_width=POINT_STROKE,
-                                 default_opacities=[0.0])
+                                 opacities=[0.0])
         self.marker = bq.Scatter(x=[0.5], y=[0.5], scales=sc, marker="circle", default_size=220, fill=False,
                                  colors=["black"], stroke_width=2.5)
         self.figure = bq.Figure(

@@ -66,7 +66,8 @@ def test_play_draws_the_loss_curve_and_pause_stops(playground, artifacts):
 
 
 # Counts the decision map's redraws as the page shows them: bqplot's HeatMap paints a canvas and
-# sets it as the href of an SVG <image>; a redraw is a new href (an equal one is not counted).
+# sets it as the href of an SVG <image> (a data: URL); a redraw is a new href (an equal one is not
+# counted). The data points' image layer has a blob: href and changes only with the data.
 REDRAW_COUNTER_JS = """
 () => {
   const fig = document.querySelector('.ttfs-decision-figure');
@@ -76,7 +77,7 @@ REDRAW_COUNTER_JS = """
     for (const m of ms) {
       if (m.target.nodeName !== 'image' || m.attributeName !== 'href') continue;
       const href = m.target.getAttribute('href');
-      if (href && href !== seen.last) { seen.last = href; seen.count += 1; seen.times.push(performance.now()); }
+      if (href && !href.startsWith('blob:') && href !== seen.last) { seen.last = href; seen.count += 1; seen.times.push(performance.now()); }
     }
   });
   observer.observe(fig, {subtree: true, attributes: true, attributeFilter: ['href']});
@@ -109,6 +110,47 @@ def test_playing_redraws_the_map_live_at_least_5_times_a_second(playground, arti
                 f"(longest gap {longest:.2f} s)\n")
     page.screenshot(path=str(artifacts / "playground-live.png"))
     assert rate >= LIVE_RATE, (rate, longest)
+
+
+# A point the mouse can hit at its centre: the topmost (transparent) dot there is that point's own.
+CLICKABLE_POINT_JS = """
+() => {
+  const dots = Array.from(document.querySelectorAll('.ttfs-decision-figure .dot'));
+  for (let k = 30; k < dots.length - 1; k++) {  // the last dot is the selected-sample marker
+    const r = dots[k].getBoundingClientRect();
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (document.elementFromPoint(x, y) === dots[k]) return {k, x, y};
+  }
+  return null;
+}
+"""
+
+
+def test_the_points_are_one_image_and_a_real_click_selects_one(playground, artifacts):
+    """The points are drawn into one image (a paint chunk, not 1000); the mouse still picks them
+    through the transparent Scatter above, and the "data points" checkbox hides both."""
+    page = playground.page
+    images = page.evaluate("() => Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
+                           ".map(i => i.getAttribute('href').split(':')[0])")
+    assert sorted(images) == ["blob", "data"], images  # the points layer and the heat map
+    n_dots = page.locator(".ttfs-decision-figure .dot").count()
+    opacities = page.evaluate("() => Array.from(document.querySelectorAll('.ttfs-decision-figure .dot'))"
+                              ".map(d => getComputedStyle(d).opacity)")
+    assert n_dots > 100 and opacities[:-1] == ["0"] * (n_dots - 1) and opacities[-1] == "1"  # the marker stays
+    target = page.evaluate(CLICKABLE_POINT_JS)
+    assert target is not None
+    page.mouse.click(target["x"], target["y"])
+    wait_until(page, f"document.querySelector('.ttfs-column-raster').innerText.includes('sample {target['k']} ')")
+    page.screenshot(path=str(artifacts / "playground-point-clicked.png"))
+    page.click(".ttfs-points input")  # "data points" off: image and click layer hidden
+    wait_until(page, "Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
+                     ".filter(i => i.getAttribute('href').startsWith('blob:'))"
+                     ".every(i => getComputedStyle(i).visibility === 'hidden')")
+    assert page.evaluate(f"() => {{ const e = document.elementFromPoint({target['x']}, {target['y']});"
+                         " return e !== null && e.classList.contains('dot'); }") is False
+    page.click(".ttfs-points input")
+    wait_until(page, "Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
+                     ".every(i => getComputedStyle(i).visibility !== 'hidden')")
 
 
 def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
