@@ -10,6 +10,7 @@ from ttfs_lab.widgets.points_image import draw_points, hex_rgb, png_bytes
 
 def decode_png(data: bytes) -> np.ndarray:
     """A minimal independent reader for what png_bytes writes: checks signature and CRCs."""
+    data = bytes(data)  # ipywidgets keeps an Image value as a memoryview
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     pos, chunks = 8, {}
     while pos < len(data):

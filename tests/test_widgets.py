@@ -206,6 +206,36 @@ def test_decision_map_in_float32_is_the_float64_map_up_to_round_off(hidden):
     np.testing.assert_allclose(values[same], map_values(classes, np.tanh(margin / 0.4))[same], atol=1e-4)
 
 
+def test_the_points_image_shows_the_data_of_the_split():
+    """The points layer (one PNG) draws the split's points where the click layer has them, in
+    their class colours; switching the split redraws it from the other data set."""
+    from test_points_image import decode_png
+    from ttfs_lab.widgets.decision_map import CLASS_COLORS, POINTS_IMAGE_PX
+    from ttfs_lab.widgets.points_image import hex_rgb
+
+    state = small_state()
+    d = DecisionMap(state, grid_size=20)
+
+    def check(split, size):
+        features, labels = yin_yang(split, size=size)
+        img = decode_png(d.points_image.value)
+        assert img.shape == (POINTS_IMAGE_PX, POINTS_IMAGE_PX, 4)
+        rows = ((1.0 - features[:, 1]) * POINTS_IMAGE_PX).astype(int)
+        cols = (features[:, 0] * POINTS_IMAGE_PX).astype(int)
+        assert (img[rows, cols, 3] == 255).all()  # every point covers its centre pixel
+        # The last point is drawn over all others: its centre has its own class colour.
+        np.testing.assert_allclose(img[rows[-1], cols[-1], :3] / 255.0, hex_rgb(CLASS_COLORS[labels[-1]]), atol=1 / 255)
+        assert img[..., 3].astype(bool).mean() < 0.5  # the map stays visible between them
+
+    check("test", 120)
+    before = d.points_image.value
+    d.split.value = "train"
+    assert d.points_image.value != before
+    check("train", 240)
+    d.show_points.value = False
+    assert not (d.points_layer.visible or d.points.visible or d.marker.visible)
+
+
 def click(mark, index):
     mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": index, "x": 0.0, "y": 0.0}})
 
