@@ -89,12 +89,13 @@ class DecisionMap(View):
         # data: URL, which is how the redraw counters in tests/ and benchmarks/ tell them apart.
         self.points_image = widgets.Image(format="png")
         self.points_layer = bq.Image(image=self.points_image, x=[0.0, 1.0], y=[0.0, 1.0], scales=sc, pixelated=False)
-        # What they click: the same points as a Scatter, fully transparent (opacity 0: nothing
-        # painted, so no paint chunks; SVG hit testing ignores opacity, so clicks still land).
+        # What they click: the same points as a Scatter over the image (the 4th mark), which the
+        # dashboards' page style hides but keeps clickable (apps/jupyter/voila/templates/offline/
+        # index.html.j2; opacity 0 would not do: an effect node per point, more paint chunks).
+        # Where that style is absent (JupyterLab) it draws the same points over their image.
         point_colors = bq.ColorScale(colors=CLASS_COLORS, min=0.0, max=2.0)
         self.points = bq.Scatter(x=[0.5], y=[0.5], color=[0], scales={**sc, "color": point_colors},
-                                 default_size=POINT_SIZE, stroke="white", stroke_width=POINT_STROKE,
-                                 opacities=[0.0])
+                                 default_size=POINT_SIZE, stroke="white", stroke_width=POINT_STROKE)
         self.marker = bq.Scatter(x=[0.5], y=[0.5], scales=sc, marker="circle", default_size=220, fill=False,
                                  colors=["black"], stroke_width=2.5)
         self.figure = bq.Figure(

@@ -112,7 +112,7 @@ def test_playing_redraws_the_map_live_at_least_5_times_a_second(playground, arti
     assert rate >= LIVE_RATE, (rate, longest)
 
 
-# A point the mouse can hit at its centre: the topmost (transparent) dot there is that point's own.
+# A point the mouse can hit at its centre: the topmost (hidden) dot there is that point's own.
 CLICKABLE_POINT_JS = """
 () => {
   const dots = Array.from(document.querySelectorAll('.ttfs-decision-figure .dot'));
@@ -128,29 +128,29 @@ CLICKABLE_POINT_JS = """
 
 def test_the_points_are_one_image_and_a_real_click_selects_one(playground, artifacts):
     """The points are drawn into one image (a paint chunk, not 1000); the mouse still picks them
-    through the transparent Scatter above, and the "data points" checkbox hides both."""
+    through the hidden Scatter above, and the "data points" checkbox hides both."""
     page = playground.page
     images = page.evaluate("() => Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
                            ".map(i => i.getAttribute('href').split(':')[0])")
     assert sorted(images) == ["blob", "data"], images  # the points layer and the heat map
     n_dots = page.locator(".ttfs-decision-figure .dot").count()
-    opacities = page.evaluate("() => Array.from(document.querySelectorAll('.ttfs-decision-figure .dot'))"
-                              ".map(d => getComputedStyle(d).opacity)")
-    assert n_dots > 100 and opacities[:-1] == ["0"] * (n_dots - 1) and opacities[-1] == "1"  # the marker stays
+    shown = page.evaluate("() => Array.from(document.querySelectorAll('.ttfs-decision-figure .dot'))"
+                          ".map(d => getComputedStyle(d).visibility)")
+    assert n_dots > 100 and shown[:-1] == ["hidden"] * (n_dots - 1) and shown[-1] == "visible"  # the marker stays
     target = page.evaluate(CLICKABLE_POINT_JS)
     assert target is not None
     page.mouse.click(target["x"], target["y"])
     wait_until(page, f"document.querySelector('.ttfs-column-raster').innerText.includes('sample {target['k']} ')")
     page.screenshot(path=str(artifacts / "playground-point-clicked.png"))
-    page.click(".ttfs-points input")  # "data points" off: image and click layer hidden
+    page.click(".ttfs-points input")  # "data points" off: image and click layer not displayed
     wait_until(page, "Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
                      ".filter(i => i.getAttribute('href').startsWith('blob:'))"
-                     ".every(i => getComputedStyle(i).visibility === 'hidden')")
+                     ".every(i => i.getBoundingClientRect().width === 0)")
     assert page.evaluate(f"() => {{ const e = document.elementFromPoint({target['x']}, {target['y']});"
                          " return e !== null && e.classList.contains('dot'); }") is False
     page.click(".ttfs-points input")
     wait_until(page, "Array.from(document.querySelectorAll('.ttfs-decision-figure image'))"
-                     ".every(i => getComputedStyle(i).visibility !== 'hidden')")
+                     ".every(i => i.getBoundingClientRect().width > 0)")
 
 
 def test_emulated_chip_switch_changes_the_readouts(playground, artifacts):
