@@ -7,6 +7,7 @@ Garbage input must end as a message in the view's status line, never as an excep
 """
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -339,6 +340,22 @@ def test_pacing_interval_follows_the_drawing_cpu_and_the_core_share():
     pacer = Pacer(0.1, 0.2, share=lambda: 0.5, clock=clock)
     assert pacer.drawn(started=1.0, cpu_seconds=0.05) == pytest.approx(0.05 * 0.8 / (0.2 * 0.5))
     assert pacer.next_at == pytest.approx(1.4) and pacer.draws == 1
+
+
+def test_process_share_is_the_cpu_the_process_got_capped_by_the_fair_share():
+    from ttfs_lab.widgets.pacing import ProcessShare
+
+    cpu, wall = iter([0.0, 0.3, 0.3, 5.3]).__next__, iter([0.0, 2.0, 2.01, 4.01]).__next__
+    share = ProcessShare(fair=lambda: 0.4, cpu=cpu, clock=wall)
+    assert share() == pytest.approx(0.15)  # 0.3 s of CPU in 2 s of wall: less than the fair 0.4
+    assert share() == pytest.approx(0.4)  # 10 ms since: too short to measure, the fair share
+    assert share() == pytest.approx(0.4)  # 5 s of CPU in 2 s (two threads): the fair share caps it
+    # The real clocks: a spinning thread's CPU is measured, never above the fair share.
+    real = ProcessShare(fair=lambda: 1.0)
+    cpu0 = time.process_time()
+    while time.process_time() - cpu0 < 0.2:
+        pass
+    assert 0.0 < real() <= 1.0
 
 
 def test_live_map_draws_the_snapshot_not_the_weights_of_now():
