@@ -538,3 +538,18 @@ def test_views_build_from_nothing():
     for view in (MembraneView, RasterView, TrainingPanel):
         v = view()
         assert v.state.network.sizes == (4, 120, 3) and not error_text(v)
+
+
+def test_thin_curve_block_means_bound_the_points_sent_to_the_page():
+    from ttfs_lab.widgets.training_panel import thin_curve
+
+    x, y = list(range(1, 1001)), [float(v) ** 0.5 for v in range(1000)]
+    tx, ty = thin_curve(x, y, 400)  # k = 3: 333 full blocks and one of 1
+    assert len(tx) == 334 and tx[:2] == [3, 6] and tx[-1] == 1000
+    np.testing.assert_allclose(ty[:-1], np.asarray(y[:999]).reshape(-1, 3).mean(axis=1), rtol=1e-15)
+    assert ty[-1] == y[-1]
+    assert thin_curve(x[:5], y[:5], 400) == (x[:5], y[:5])  # short curves are sent as they are
+    y[500] = float("nan")
+    assert math.isnan(thin_curve(x, y, 400)[1][500 // 3])  # a diverged batch still shows
+    with pytest.raises(ValueError, match="as many x as y"):
+        thin_curve(x, y[:-1])
