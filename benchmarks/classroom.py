@@ -59,7 +59,10 @@ INTERACTIVE_TIMEOUT = 300  # s: a hard bound on one page's start
 ACTION_TIMEOUT = 120  # s: a bound on any one click or wait in a page
 PAGE_JS = """
 () => {
-  window.__bench = {redraws: [], latencies: [], clicked: null};
+  window.__bench = {redraws: [], latencies: [], clicked: null, busy_ms: 0, started: performance.now()};
+  // The page's own main thread: time in tasks over 50 ms (a page that cannot keep up).
+  new PerformanceObserver(l => { for (const e of l.getEntries()) window.__bench.busy_ms += e.duration; })
+    .observe({type: 'longtask'});
   const fig = document.querySelector('.ttfs-decision-figure');
   new MutationObserver(ms => {
     const now = performance.now();
@@ -355,6 +358,7 @@ async def run_student(server, browser, i: int, seconds: float, period: float, ev
         out["epochs"], finished = await training_progress(page)
         out["redraws_per_s"], out["redraw_gap_max_s"] = redraw_rate(bench["redraws"], t_play, now, finished)
         out["latency_ms"] = bench["latencies"]
+        out["page_busy"] = bench["busy_ms"] / max(now - bench["started"], 1.0)
         out["messages"] = await page.evaluate("[...document.querySelectorAll('.ttfs-error')].map(e => e.textContent)")
         out["banner"] = await page.evaluate("(document.getElementById('ttfs-kernel-banner') || {}).textContent || null")
         out["page"], out["context"] = page, context
@@ -544,6 +548,7 @@ def summary(report: dict) -> dict:
         "redraws_min_per_s": min(rps) if rps else None, "redraws_median_per_s": statistics.median(rps) if rps else None,
         "redraw_gap_max_s": max((r["redraw_gap_max_s"] for r in ok if r.get("redraw_gap_max_s") is not None), default=None),
         "latency_p50_ms": percentile(lat, 0.5), "latency_p95_ms": percentile(lat, 0.95),
+        "page_busy_max": max((r["page_busy"] for r in ok if r.get("page_busy") is not None), default=None),
         "epochs_min": min((r["epochs"] for r in ok), default=None), "epochs_max": max((r["epochs"] for r in ok), default=None),
         "mem_per_student_mb": statistics.median(mem), "mem_total_mb": report.get("rss_total_mb"),
         "cpu_percent": report.get("cpu_percent"), "load_avg_1m": report["load_avg"][0],
@@ -555,11 +560,11 @@ def summary(report: dict) -> dict:
 
 COLUMNS = [("N", "{:>3}"), ("failed", "{:>6}"), ("tti_median_s", "{:>8.1f}"), ("tti_max_s", "{:>7.1f}"),
            ("redraws_median_per_s", "{:>9.2f}"), ("redraws_min_per_s", "{:>8.2f}"), ("redraw_gap_max_s", "{:>7.1f}"), ("latency_p50_ms", "{:>8.0f}"),
-           ("latency_p95_ms", "{:>8.0f}"), ("epochs_min", "{:>5}"), ("epochs_max", "{:>5}"),
+           ("latency_p95_ms", "{:>8.0f}"), ("page_busy_max", "{:>5.2f}"), ("epochs_min", "{:>5}"), ("epochs_max", "{:>5}"),
            ("mem_per_student_mb", "{:>8.0f}"), ("mem_total_mb", "{:>8.0f}"), ("cpu_percent", "{:>5.0f}"),
            ("load_avg_1m", "{:>6.1f}"), ("cores_server", "{:>5.2f}"), ("cores_browser", "{:>5.2f}"),
            ("cores_others", "{:>5.2f}"), ("kernel_core_share_median", "{:>6.3f}")]
-HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min gap_max   lat50   lat95 ep_lo ep_hi MB/stud MB_total  cpu%  load1"
+HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min gap_max   lat50   lat95  busy ep_lo ep_hi MB/stud MB_total  cpu%  load1"
           " c_hub c_brw c_oth k_core")
 
 
