@@ -134,7 +134,7 @@ def test_live_chip_map_is_the_chips_own_answer_on_its_grid_and_reads_the_loop_ac
     batches (no second pass over the test set)."""
     from ttfs_lab.probe import decisions_from_times, plane_times
     from ttfs_lab.widgets import DecisionMap
-    from ttfs_lab.widgets.decision_map import map_values
+    from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
     from ttfs_lab.widgets.runner import Snapshot, TrainingRunner
 
     state = small_state(hardware={"preset": "bss2", "distortions": preset_distortions("bss2"), "emulated": True,
@@ -157,14 +157,14 @@ def test_live_chip_map_is_the_chips_own_answer_on_its_grid_and_reads_the_loop_ac
     assert d.live and d.live_draws == 1 and not error_text(d), d.status.value
     for g, s in zip(chip._rngs, noise):
         g.set_state(s)
-    grid = plane_times(8, snapshot.weights[0].dtype)
-    expected = chip.spike_times(snapshot.network(), grid)[-1]
+    grid = plane_times(8, MAP_DTYPE)  # the live map runs in float32 on the chip too (same fixed pattern)
+    expected = chip.spike_times(snapshot.network(MAP_DTYPE), grid)[-1]
     assert torch.equal(torch.as_tensor(d.decisions.output_times), expected)
     truth = decisions_from_times(expected)
-    np.testing.assert_array_equal(d.heat.color.ravel(), map_values(truth.classes, np.tanh(truth.margin / 0.4)))
+    np.testing.assert_array_equal(d.heat.color.ravel(), map_values(truth.classes, np.tanh(truth.margin.astype(np.float64) / 0.4)))  # shade in float64
     assert len(d.heat.x) == 8
     # the noise is live: the next run of the same grid measures other times (so the fixing matters)
-    assert not torch.equal(chip.spike_times(snapshot.network(), grid)[-1], expected)
+    assert not torch.equal(chip.spike_times(snapshot.network(MAP_DTYPE), grid)[-1], expected)
     assert d.accuracy == pytest.approx(0.55)
     assert "training accuracy in the loop <b>55.0 %</b>" in d.readout.value and "live map 8×8" in d.readout.value
     state.status = "paused"  # at rest: the full grid and the test set, on the chip
