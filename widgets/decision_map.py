@@ -67,6 +67,7 @@ class DecisionMap(View):
         super().__init__(state, **kwargs)
         self.grid_size = grid_size
         self.live_grid_size = min(live_grid_size, grid_size)
+        self.live_dtype = MAP_DTYPE  # the live map's network, ideal model and hardware alike
         self.decisions = None
         self.recompute_seconds = float("nan")
         self.live = False  # the heat map shows a training snapshot on the live grid
@@ -209,7 +210,7 @@ class DecisionMap(View):
             started = time.perf_counter()
             n = self.live_grid_size
             hardware = self.under_hardware.value
-            network = self._live_network(snapshot, MAP_DTYPE)
+            network = self._live_network(snapshot, self.live_dtype)
             loop = hardware and self._trains_in_the_loop()
             if loop:  # the chip's own batch accuracies stand for a second pass over the test set
                 with one_thread():
