@@ -23,7 +23,9 @@ import torch
 
 from ttfs_lab import TTFSNetwork
 from ttfs_lab.loss import accuracy
-from ttfs_lab.probe import decision_grid, decisions_and_outputs, margin_confidence, plane_features
+from ttfs_lab.probe import (
+    decision_grid, decisions_and_outputs, decisions_from_times, margin_confidence, plane_features, refined_times,
+)
 
 from .runner import TrainingRunner
 from .view import View, one_thread
@@ -68,6 +70,9 @@ class DecisionMap(View):
         self.grid_size = grid_size
         self.live_grid_size = min(live_grid_size, grid_size)
         self.live_dtype = MAP_DTYPE  # the live map's network, ideal model and hardware alike
+        # The live grid's output times, drawn refined by this factor (probe.refined_times: bilinear
+        # between the grid points): a coarse live grid (the chip's) without blocks along its cells.
+        self.live_refine = 1
         self.decisions = None
         self.recompute_seconds = float("nan")
         self.live = False  # the heat map shows a training snapshot on the live grid
@@ -222,6 +227,9 @@ class DecisionMap(View):
                     self.decisions, output = decisions_and_outputs(network, n, times,
                                                                    forward=self.state.forward if hardware else None)
                 self.accuracy, n_points = accuracy(output, labels), len(labels)
+            if self.live_refine > 1:
+                self.decisions = decisions_from_times(refined_times(self.decisions.output_times, n, self.live_refine))
+                n = self.live_refine * (n - 1) + 1
             self._fill(n)
             self.recompute_seconds = time.perf_counter() - started
             self.live = True
@@ -279,7 +287,8 @@ class DecisionMap(View):
 
     def _show_accuracy(self, n_points, in_the_loop=False):
         where = " under the lab's hardware" if self.under_hardware.value else ""
-        map_text = (f"live map {self.live_grid_size}×{self.live_grid_size}" if self.live else "map") + \
+        refined = f" drawn at {self.live_refine * (self.live_grid_size - 1) + 1}²" if self.live_refine > 1 else ""
+        map_text = (f"live map {self.live_grid_size}×{self.live_grid_size}{refined}" if self.live else "map") + \
             f" computed in {1e3 * self.recompute_seconds:.0f} ms"
         if in_the_loop:  # measured by the training's own forward passes on the chip
             self.readout.value = (f"training accuracy in the loop <b>{100 * self.accuracy:.1f} %</b> "

@@ -39,6 +39,9 @@ MAP_GRID = 50  # the map runs every grid point on the emulated chip: 2,500 sampl
 # own training batches (no second pass over the test set). Measured per live redraw: 217 ms at 50 x 50 with the test-set pass, see
 # benchmarks/bench_widgets.py for the live figures.
 LIVE_MAP_GRID = 32
+# ... drawn at 63 x 63 (output times bilinear between its points, probe.refined_times: < 1 ms):
+# its 9-px cells were blocks along which the class borders ran (screenshots, issue 12).
+LIVE_MAP_REFINE = 2
 
 
 def chip_state(network_path=PAPER_NETWORK, preset: str = PRESET, chip_id: int = CHIP_ID) -> LabState:
@@ -60,6 +63,7 @@ def chip_dashboard(state: LabState | None = None) -> Dashboard:
     training, hardware, chip = TrainingPanel(state), HardwarePanel(state), ChipView(state)
     decision = DecisionMap(state, grid_size=MAP_GRID, live_grid_size=LIVE_MAP_GRID)
     decision.under_hardware.value = True  # the network as the chip runs it
+    decision.live_refine = LIVE_MAP_REFINE
     link = ShareLink(state, page="chip")
     views = {"training": training, "hardware": hardware, "chip": chip, "decision": decision, "link": link}
 
