@@ -1,15 +1,18 @@
 """Time the paper's Yin-Yang protocol (SPEC §2): 300 epochs, batch 150, Adam, weight bumping,
-the Python training loop (Trainer: torch autograd + torch.optim.Adam around the native layer
+the Python training loop (Trainer: torch autograd + Adam, ttfs_lab.train.adam, around the native layer
 kernels) against the fused native step (FusedTrainer, ttfs_lab/train/fused.py), in one run.
 
     python benchmarks/bench_training.py [--epochs 300] [--seeds 0] [--threads 1] [--preset paper]
-                                        [--only old|new]
+                                        [--only old|new] [--before COMMIT]
 
 Per seed and path: seconds per epoch (median, min, max), the total wall and CPU time (setup =
 building the trainer and its data set, training, and the final test evaluation), the test
 accuracy reached and the fraction of bumped batches; then the speed-up (old / new, total wall
 and CPU) and the load average before and after (other processes on a shared machine stretch
 wall-clock time, CPU time much less). Target (issue 13): the protocol in <= 10 s on one thread.
+``--before COMMIT`` first runs that commit's own bench_training.py with the same arguments
+(checked out and built in a temporary folder: benchmarks/_before.py), its lines prefixed
+"before:", then this tree's, and the ratio of the total times (before / this tree).
 
 Same results: both paths run the same formulas from the same seed; the fused step agrees
 with the Trainer to round-off per step (tests/test_fused_training.py), but 300 epochs of
@@ -57,7 +60,10 @@ validation (1000 samples through TTFSNetwork), the rest bookkeeping (~1 ms per e
 """
 import argparse
 import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -88,7 +94,9 @@ def main():
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for these small tensors)")
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--only", choices=sorted(PATHS), help="run one path only")
+    parser.add_argument("--before", help="first run this commit's bench_training.py (module doc)")
     args = parser.parse_args()
+    before = run_before(args.before, sys.argv[1:]) if args.before else None
     torch.set_num_threads(args.threads)
     paths = [args.only] if args.only else ["old", "new"]
 
@@ -115,7 +123,37 @@ def main():
         wall = sum(r["total"] for r in results["old"]) / sum(r["total"] for r in results["new"])
         cpu = sum(r["cpu"] for r in results["old"]) / sum(r["cpu"] for r in results["new"])
         print(f"speedup old/new total_wall={wall:.2f}x cpu={cpu:.2f}x")
+    for path, totals in (before or {}).items():
+        if path in results:
+            wall = totals["total"] / sum(r["total"] for r in results[path])
+            cpu = totals["cpu"] / sum(r["cpu"] for r in results[path])
+            print(f"speedup before/this_tree path={path} total_wall={wall:.2f}x cpu={cpu:.2f}x")
     print("load_average_1min before={:.2f} after={:.2f}".format(load_before[0], os.getloadavg()[0]))
+
+
+def run_before(commit: str, argv: list[str]) -> dict:
+    """Run ``commit``'s own bench_training.py with ``argv`` minus --before; echo its lines
+    (prefixed) and return {path: {"total": s, "cpu": s}} summed over its seeds."""
+    from _before import before_tree
+
+    argv = list(argv)
+    i = next(i for i, a in enumerate(argv) if a == "--before" or a.startswith("--before="))
+    del argv[i:i + (1 if "=" in argv[i] else 2)]
+    sums = {}
+    with before_tree(commit) as old:
+        subprocess.run([sys.executable, "-c", old.check_code()], cwd=old.site, env=old.env(), check=True)  # all from there
+        command = [sys.executable, str(old.root / "benchmarks" / "bench_training.py"), *argv]
+        process = subprocess.Popen(command, cwd=old.site, env=old.env(), stdout=subprocess.PIPE, text=True)
+        for line in process.stdout:
+            print(f"before ({commit}): {line}", end="", flush=True)
+            m = re.match(r"seed=\S+ path=(\w+) .*total_seconds=([\d.]+) cpu_seconds=([\d.]+)", line)
+            if m:
+                totals = sums.setdefault(m.group(1), {"total": 0.0, "cpu": 0.0})
+                totals["total"] += float(m.group(2))
+                totals["cpu"] += float(m.group(3))
+        if process.wait() != 0:
+            raise SystemExit(f"the bench_training.py of {commit} failed (exit {process.returncode})")
+    return sums
 
 
 if __name__ == "__main__":

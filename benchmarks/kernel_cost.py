@@ -11,18 +11,22 @@ seconds from /proc, as % of one core) over --seconds:
   idle       the dashboard built and displayed, nobody touching it
   training   after pressing Play (TrainingRunner.start), while it trains
 
---before COMMIT also measures that commit of this repository (git archive into a temporary
-folder, with the current tree's compiled ttfs_lab/_native*.so copied in), in the same run.
-Kernels are shut down at the end. The machine is shared: CPU % counts this kernel only.
+--before COMMIT also measures that commit of this repository in the same run, first: checked
+out into a temporary folder and built there, its own compiled kernels and widgets
+(benchmarks/_before.py); each kernel verifies that its ttfs_lab, widgets and _native come from
+the tree it measures. Then the differences (this tree - before) per phase.
+Kernels are shut down at the end. The machine is shared: CPU % counts this kernel only, and
+USS counts only pages no other process maps -- another process of the same venv (a test run,
+a second kernel) turns the shared libraries' pages from unique into shared and lowers USS by
+up to ~100 MB; RSS does not depend on that. Both kernels run from this venv's interpreter.
 """
 from __future__ import annotations
 
 import argparse
-import glob
+import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,8 @@ from pathlib import Path
 
 import psutil
 from jupyter_client import KernelManager
+
+from _before import before_tree, check_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,8 +61,10 @@ def sample(process: psutil.Process, seconds: float) -> dict:
     return {"rss": memory.rss / 2**20, "uss": memory.uss / 2**20, "cpu": 100 * cpu / seconds}
 
 
-def measure(source: Path, seconds: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(source), TTFS_LAB_STATE_DIR=tempfile.mkdtemp(prefix="kernel_cost_home_"))
+def measure(source: Path, seconds: float, env: dict, modules_root: Path) -> dict:
+    """The phases (module doc) of a playground kernel over the notebook in ``source``/apps,
+    started with ``env``; its ttfs_lab must load from ``modules_root``."""
+    env = dict(env, TTFS_LAB_STATE_DIR=tempfile.mkdtemp(prefix="kernel_cost_home_"))
     env.pop("TTFS_LAB_CI", None)
     km = KernelManager(kernel_name="python3")
     km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -71,6 +79,7 @@ def measure(source: Path, seconds: float) -> dict:
         imports = "\n".join(line for line in code[0].splitlines() if line.startswith(("from ", "import ")))
         run(client, imports)
         out["imported"] = sample(process, 1.0)
+        run(client, check_code(modules_root))  # the tree we mean to measure, all of it
         for cell in code:
             run(client, cell)
         run(client, "_dashboard = _")  # the displayed Dashboard (the cell's last value)
@@ -87,35 +96,30 @@ def measure(source: Path, seconds: float) -> dict:
         shutil.rmtree(env["TTFS_LAB_STATE_DIR"], ignore_errors=True)
 
 
-def checkout(commit: str) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="kernel_cost_"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", commit], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    for built in glob.glob(str(REPO / "ttfs_lab" / "_native*.so")):
-        shutil.copy(built, folder / "ttfs_lab")
-    return folder
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--before", help="also measure this commit (e.g. main before a change)")
     args = parser.parse_args()
-    sources = {}
-    if args.before:
-        sources[f"before ({args.before})"] = checkout(args.before)
-    sources["this tree"] = REPO
-    print(f"playground kernel cost; {args.seconds:g} s per sample; load average {os.getloadavg()[0]:.1f}; "
-          f"{os.cpu_count()} cores")
-    print(f"{'source':24} {'phase':12} {'RSS MB':>8} {'USS MB':>8} {'CPU % of a core':>16}")
-    try:
-        for name, source in sources.items():
-            for phase, m in measure(source, args.seconds).items():
-                print(f"{name:24} {phase:12} {m['rss']:8.0f} {m['uss']:8.0f} {m['cpu']:16.1f}")
-    finally:
-        for name, source in sources.items():
-            if source != REPO:
-                shutil.rmtree(source, ignore_errors=True)
+    print(f"playground kernel cost; {args.seconds:g} s per sample; load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} cores", flush=True)
+    print(f"{'source':24} {'phase':12} {'RSS MB':>8} {'USS MB':>8} {'CPU % of a core':>16}", flush=True)
+    results = {}
+    with before_tree(args.before) if args.before else contextlib.nullcontext() as old:
+        runs = [(f"before ({args.before})", old.root, old.env(), old.site)] if old is not None else []
+        # this tree: its editable install (no PYTHONPATH needed)
+        runs.append(("this tree", REPO, dict(os.environ), REPO))
+        for name, source, env, modules in runs:
+            results[name] = measure(source, args.seconds, env, modules)
+            for phase, m in results[name].items():
+                print(f"{name:24} {phase:12} {m['rss']:8.0f} {m['uss']:8.0f} {m['cpu']:16.1f}", flush=True)
+    if len(results) == 2:
+        (_, before), (_, after) = results.items()
+        for phase in after:
+            print(f"{'this tree - before':24} {phase:12} {after[phase]['rss'] - before[phase]['rss']:+8.0f} "
+                  f"{after[phase]['uss'] - before[phase]['uss']:+8.0f} "
+                  f"{after[phase]['cpu'] - before[phase]['cpu']:+16.1f}")
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 """The fused native training step (ttfs_lab.train.fused) against the Trainer, its reference.
 
-The Trainer runs every batch through torch autograd, torch.optim.Adam and the torch bumping /
-clipping code; the fused kernel does the same in C. Spike times and layer gradients come from
-the same native layer functions; the loss, Adam and the clipping rule are the same formulas,
-whose exp() and vectorised roundings differ from torch's in the last bit. So: float64, and
-agreement to a few ulp of the weights' size (1e-12) after many steps, identical decisions
-(bumps, predictions).
+The Trainer runs every batch through torch autograd, Adam (ttfs_lab.train.adam: torch.optim's
+bits) and the torch bumping / clipping code; the fused kernel does the same in C. Spike times
+and layer gradients come from the same native layer functions; the loss, Adam and the clipping
+rule are the same formulas, whose exp() and vectorised roundings differ from torch's in the
+last bit. So: float64, and agreement to a few ulp of the weights' size (1e-12) after many
+steps, identical decisions (bumps, predictions).
 """
 import pytest
 import torch

@@ -38,12 +38,6 @@ from ttfs_lab.train import Trainer
 from .pacing import LIVE_INTERVAL, MAX_DRAW_FRACTION, SLOW_INTERVAL, Pacer, draw_interval
 
 
-def _warm_up():
-    import torch
-
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
-
-
 _RUNNERS = weakref.WeakSet()
 
 
@@ -108,9 +102,6 @@ class TrainingRunner:
         self.listeners = []  # callables(event): "epoch" after each epoch, "stopped" when training stops
         state.observe(self._on_history_reset, names="history")
         _RUNNERS.add(self)
-        # The first torch optimizer pulls in torch._dynamo: seconds of imports. Do them now,
-        # off the kernel's thread, rather than when the user first presses play or step.
-        threading.Thread(target=_warm_up, name="ttfs-lab-warm-up").start()
 
     @classmethod
     def for_state(cls, state) -> "TrainingRunner":

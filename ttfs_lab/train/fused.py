@@ -6,8 +6,8 @@ optimizer and a few dozen small tensor operations, most of its time was per-batc
 count, the loss and its gradient, backward, the max_dw_norm rule, Adam and the weight bump,
 with buffers allocated once per call and no Python between batches. Everything else is the
 Trainer's: data, shuffling (one torch.randperm per epoch from the same generator), epochs,
-the learning-rate schedule (StepLR on the same torch optimizer, whose exp_avg / exp_avg_sq /
-step state the kernel updates in place), validation, callbacks, checkpoints (interchangeable
+the learning-rate schedule (StepLR on the same optimizer, ttfs_lab.train.adam, whose exp_avg /
+exp_avg_sq / step state the kernel updates in place), validation, callbacks, checkpoints (interchangeable
 with the Trainer's: a fused run resumes in the Trainer and back).
 
 The Trainer stays the reference the fused step is tested against (tests/test_fused_training.py):
@@ -32,6 +32,7 @@ import torch
 from .. import native
 from ..spike_times import _MIN_SLOPE
 from ..validation import _HEADROOM_LOG
+from .adam import scalar_dtype
 from .clipping import kernel_peak
 from .config import TrainConfig
 from .trainer import IdealSubstrate, Trainer, TrainingEvent, _EpochStats
@@ -117,13 +118,13 @@ class FusedTrainer(Trainer):
         return -(-len(self._y) // self.config.batch_size)
 
     def _adam_state(self):
-        """The torch optimizer's state tensors (created as torch.optim.Adam creates them)."""
+        """The optimizer's state tensors (created as its Adam.step creates them)."""
         tensors = []
         steps = set()
         for p in self.network.parameters():
             state = self.optimizer.state[p]
             if not state:
-                state["step"] = torch.tensor(0.0, dtype=torch.get_default_dtype())
+                state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             for key in ("exp_avg", "exp_avg_sq"):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +19,7 @@ from ..data import load as load_dataset
 from ..delays import arrival_times, network_for, parameter_groups
 from ..loss import accuracy, spike_time_loss
 from ..network import TTFSNetwork, append_bias_spike
+from .adam import Adam, StepLR
 from .bumping import bump_silent_neurons, layer_needing_bump
 from .clipping import drop_large_weight_updates, recorded_slope
 from .config import TrainConfig
@@ -93,10 +93,12 @@ class Trainer:
         self.data = data if data is not None else load_splits(config.dataset, dtype)
         self.callbacks = list(callbacks)
         self.progress = progress
-        self.optimizer = torch.optim.Adam(parameter_groups(self.network, config.lr, config.delay_lr), lr=config.lr)
+        # Our Adam, bit for bit torch.optim's (ttfs_lab.train.adam): torch.optim would import
+        # torch._dynamo and sympy, seconds of CPU and ~68 MB in every dashboard kernel.
+        self.optimizer = Adam(parameter_groups(self.network, config.lr, config.delay_lr), lr=config.lr)
         if hasattr(self.network, "project_delays"):  # delays stay >= 0 (ttfs_lab.delays.layer)
             self.optimizer.register_step_post_hook(lambda *_: self.network.project_delays())
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
+        self.scheduler = StepLR(self.optimizer, step_size=config.lr_step, gamma=config.lr_gamma)
         # One generator for everything random in training (shuffling, input noise) makes runs
         # reproducible and resumable from a checkpoint.
         self.generator = torch.Generator().manual_seed(config.seed + 1)
@@ -265,11 +267,8 @@ class Trainer:
         return val_loss, val_acc, [a.clone() for a in self._average]
 
     def _finish_epoch(self):
-        with warnings.catch_warnings():
-            # An epoch made only of weight bumps has no optimizer step; the schedule still
-            # advances per epoch, as in the paper.
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
-            self.scheduler.step()
+        # also after an epoch made only of weight bumps (no optimizer step), as in the paper
+        self.scheduler.step()
         self._order = None
         self.epoch += 1
         stats = self._epoch_stats
