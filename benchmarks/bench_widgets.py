@@ -18,23 +18,30 @@ as Play does:
 - "training run": alternating runs without and with the playground's views, --epochs each;
   the slowdown is the median over the --pairs pairs of the with/without ratio.
 
-Measured (2 cores, normal priority, OMP_WAIT_POLICY=PASSIVE, after merging main 0995a81;
-`python benchmarks/bench_widgets.py`, uptime load 0.91 before / 0.82 after):
-    playground map live 64x64 (+ 1000 test points)   median     19.1 ms wall,     19.1 ms CPU, best    18.8 ms  target <= 30 ms: met (wall)
-    playground map at rest 100x100 (+ test accuracy) median     40.1 ms wall,     42.3 ms CPU, best    39.2 ms  target <= 30 ms: NOT met (wall)
-    chip map live 50x50 (+ 300 test points), before  median    177.1 ms wall,    177.1 ms CPU, best   166.1 ms
-    chip map live 32x32 (readout from the loop's batches), after median     62.5 ms wall,     62.4 ms CPU, best    61.1 ms
-    playground live, before (min_interval 1.00 s, live grid 40x40): 10 publishes in 10 s = 1.0/s, drawing thread 18.3 ms CPU (44.1 ms wall) per publish, 4202 batches trained, core share >= 1.00 (target >= 5/s)
-    playground live, after  (min_interval 0.14 s, live grid 64x64): 71 publishes in 10 s = 7.1/s, drawing thread 23.5 ms CPU (27.6 ms wall) per publish, 4028 batches trained, core share >= 1.00 (target >= 5/s)
-    training slowdown with live views, median of 3 alternating pairs: +27.8 % wall, +18.1 % training-thread CPU (target: <= +20 %)
-  and the chip lines from `--repeats 3 --epochs 0`, once the chip's run was long enough
-  (state.epochs raised; load 0.00 before / 0.83 after):
-    chip live, before (live grid 50x50, readout test set on the chip): 15 publishes in 10 s = 1.5/s, drawing thread 169.5 ms CPU (181.6 ms wall) per publish, 675 batches trained in the loop, core share >= 1.00
-    chip live, after  (live grid 32x32, readout in-the-loop batches): 43 publishes in 10 s = 4.3/s, drawing thread 58.6 ms CPU (63.6 ms wall) per publish, 732 batches trained in the loop, core share >= 1.00
-  Not reached: the chip's 5/s (at f = 0.2 the pacer allows 1 / (4 x 59 ms) = 4.2/s; 83 % of a
-  chip redraw is the C kernel forward_per_neuron, cProfile 0.582 of 0.702 s for 10 redraws),
-  the 100x100 map at rest <= 30 ms, and <= 20 % wall slowdown (the training-thread CPU rises
-  18 %, wall 28 %: training's 2-thread kernels wait for the core the drawing thread holds).
+Measured last session (2 cores, normal priority, load ~0.9, main 0995a81): training slowdown
+with live views +27.8 % wall / +18.1 % training-thread CPU, chip live 4.3 redraws/s.
+
+Measured this session (2b: 56d2485, before merging main; the coordinator was measuring, so
+`nice -n 19 python benchmarks/bench_widgets.py --causes`, uptime load 9.76 before / 6.34 after,
+OMP_WAIT_POLICY unset; wall times are inflated by the load, CPU times are the figures):
+    chip map live 50x50 float64 (+ 300 test points), issue start median    477.8 ms wall,    143.0 ms CPU, best   443.8 ms
+    chip map live 32x32 float64 (readout from the loop's batches), before median    172.9 ms wall,     52.0 ms CPU, best   152.5 ms
+    chip map live 32x32 float32 (readout from the loop's batches), after median    117.8 ms wall,     36.0 ms CPU, best   111.9 ms
+    playground live, after  (min_interval 0.14 s, live grid 64x64): 67 publishes in 10 s = 6.7/s, drawing thread 18.7 ms CPU (87.4 ms wall) per publish, 2178 batches trained, core share >= 1.00 (target >= 5/s)
+    chip live, before      (live grid 32x32 float64, readout in-the-loop batches): 50 publishes in 10 s = 5.0/s, drawing thread 49.7 ms CPU (100.0 ms wall) per publish, 630 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    chip live, after       (live grid 32x32 float32, readout in-the-loop batches): 66 publishes in 10 s = 6.6/s, drawing thread 36.3 ms CPU (91.1 ms wall) per publish, 476 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    training slowdown, with views, before (autosave after every epoch), median of 3 alternating rounds: +15.0 % wall, +9.2 % training-thread CPU  (target: <= +20 %)
+    training slowdown, with views, after (autosave at most every 5 s), median of 3 alternating rounds: -17.4 % wall, -15.8 % training-thread CPU  (target: <= +20 %)
+  The training ratios at that load are noise (runs of ~2 s; the run without views was slower
+  than the ones with them). The cause was found by profiling, not by these ratios: the
+  playground's autosave wrote a new generation (3 fsyncs: 5-56 ms wall, ~4 ms CPU, measured on
+  10 saves) in the training thread after every epoch of ~50 ms; at load ~2, 30 epochs x 3
+  rounds: with views +51 % wall / +25 % training-thread CPU, the same without the autosave
+  listener +27 % / +4 %, drawing thread niced to 10 +28 % / +12 %, switch interval 0.5 ms
+  +31 % / +11 % (neither helps). --causes also runs a drawer of 20 ms CPU per redraw that holds
+  the GIL (a Python loop) against one that does not (hashlib): the GIL-holding one slowed
+  training (+13.4 % wall, 5 epochs; +0.0 % at the noisy load above), the other did not (+1.6 %);
+  the real drawing thread spends ~85 % of its CPU in the GIL-free C kernels (cProfile).
 
 Reported: the median wall time and the median CPU time of this process (CPU time is what the
 views cost; wall time also shows how busy the machine is -- on a shared 2-core machine other
