@@ -21,7 +21,7 @@ as Play does:
 Measured last session (2 cores, normal priority, load ~0.9, main 0995a81): training slowdown
 with live views +27.8 % wall / +18.1 % training-thread CPU, chip live 4.3 redraws/s.
 
-Measured this session (2b: 56d2485, before merging main; the coordinator was measuring, so
+Measured this session (at 56d2485, before merging main; the coordinator was measuring, so
 `nice -n 19 python benchmarks/bench_widgets.py --causes`, uptime load 9.76 before / 6.34 after,
 OMP_WAIT_POLICY unset; wall times are inflated by the load, CPU times are the figures):
     chip map live 50x50 float64 (+ 300 test points), issue start median    477.8 ms wall,    143.0 ms CPU, best   443.8 ms
