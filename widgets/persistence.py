@@ -1,4 +1,4 @@
-"""No lost work: a dashboard's state saved in the student's own home, after epochs and on pause.
+"""No lost work: a dashboard's state saved in the student's own home, after every epoch and on pause.
 
 Where: ``$TTFS_LAB_STATE_DIR/<app>/`` if that is set, else ``~/.local/share/ttfs-lab/<app>/``
 -- the home of whoever runs the kernel (on the workshop hub: that student, folder mode 0700),
@@ -17,13 +17,14 @@ reads ``latest.json``; if that generation is unreadable it falls back to the one
 ``AutoSave(state, runner)`` hooks into ``TrainingRunner.listeners`` (called after each epoch
 and when the training thread stops); ``AutoSavePanel`` offers restore / start fresh / download.
 
-When: on every stop (Pause, the last epoch), after every epoch trained by hand (Step), and,
-while training runs in the background, after an epoch once ``SAVE_INTERVAL`` s have passed
-since the last save. A save runs in the training thread (under the state's lock, at an epoch's
-end: that is what makes a restore resume bit for bit) and costs ~4 ms of CPU plus three fsyncs,
-5-50 ms of wall time on this machine's disk; a playground epoch takes ~50 ms, so a save after
-every one made training ~20 % slower with the dashboard on (benchmarks/bench_widgets.py). At
-most SAVE_INTERVAL s of training are lost when a kernel dies.
+When: after every epoch and on every stop (Pause, the last epoch). While training runs in the
+background the training thread only takes a copy (``LabState.capture``, under the state's lock at
+the epoch's end: that is what makes a restore resume bit for bit; about a millisecond), and a
+saver thread writes it: the JSON, the checkpoint and three fsyncs (~4 ms of CPU, 5-50 ms of wall
+time on this machine's disk) would otherwise cost a playground epoch (~50 ms) about 20 %
+(benchmarks/bench_widgets.py). If the disk is slower than the epochs, the saver writes the
+newest copy and skips the ones it was too late for. A stop waits for the saver, then saves
+once more in the stopping thread (the hub's stop and a kernel's shutdown rely on it).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -47,7 +49,6 @@ from .view import View
 POINTER = "latest.json"
 POINTER_FORMAT = "ttfs-lab-autosave"
 KEEP = 2  # generations on disk: the latest and the one before (fallback if the latest is damaged)
-SAVE_INTERVAL = 5.0  # s between epoch saves while training runs in the background (module docstring)
 _GENERATION = re.compile(r"state-(\d{6,})\.(json|ckpt)$")
 
 
@@ -84,16 +85,16 @@ def explain(error: BaseException) -> str:
 class AutoSave:
     """Save ``state`` into ``folder`` (default: state_dir(app)) as numbered generations."""
 
-    def __init__(self, state, runner=None, app: str = "playground", folder=None, interval: float = SAVE_INTERVAL,
-                 clock=time.monotonic):
-        if not interval >= 0:
-            raise ValueError(f"interval must be >= 0 seconds, got {interval!r}")
+    def __init__(self, state, runner=None, app: str = "playground", folder=None):
         self.state = state
         self.runner = runner
         self.folder = Path(folder) if folder is not None else state_dir(app)
-        self.interval = interval
-        self._clock = clock
-        self._tried_at = -float("inf")  # the last save attempt (clock): a failing disk is not retried per epoch
+        self._write_lock = threading.Lock()  # one writer at a time: generation numbers, pruning
+        self._queue = threading.Condition()
+        self._pending = None  # (capture, reason) for the saver thread, newest only
+        self._writing = False
+        self._saver = None
+        self.skipped = 0  # background copies replaced by a newer one before they were written
         self.last_error: str | None = None
         self.last_saved: dict | None = None
         self.on_change = []  # callables(autosave), e.g. the panel's readout
@@ -126,17 +127,57 @@ class AutoSave:
 
     # ------------------------------------------------------------ saving
     def save(self, reason: str = "saved") -> dict | None:
-        """Write a new generation and point latest.json at it. Never raises for disk errors:
+        """Write a new generation and point latest.json at it, now. Never raises for disk errors:
         returns None and sets ``last_error`` (the previous save stays intact)."""
-        self._tried_at = self._clock()
+        return self._write(self._capture(), reason)
+
+    def save_later(self, reason: str = "saved"):
+        """Copy the state now; the saver thread writes it (the newest copy wins)."""
+        capture = self._capture()
+        with self._queue:
+            if self._pending is not None:
+                self.skipped += 1
+            self._pending = (capture, reason)
+            if self._saver is None or not self._saver.is_alive():
+                self._saver = threading.Thread(target=self._save_loop, name="ttfs-lab-autosave", daemon=True)
+                self._saver.start()
+            self._queue.notify_all()
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until the saver thread has written what it was given; False on time-out."""
+        with self._queue:
+            return self._queue.wait_for(lambda: self._pending is None and not self._writing, timeout)
+
+    def _save_loop(self):
+        while True:
+            with self._queue:
+                if not self._queue.wait_for(lambda: self._pending is not None, timeout=30.0):
+                    self._saver = None  # idle: end; the next save_later starts another
+                    return
+                (capture, reason), self._pending = self._pending, None
+                self._writing = True
+            try:
+                self._write(capture, reason)
+            finally:
+                with self._queue:
+                    self._writing = False
+                    self._queue.notify_all()
+
+    def _capture(self):
+        runner = getattr(self.state, "_runner", None)
+        return self.state.capture(history=runner.record() if runner is not None else None)
+
+    def _write(self, capture, reason: str) -> dict | None:
+        with self._write_lock:
+            return self._write_locked(capture, reason)
+
+    def _write_locked(self, capture, reason: str) -> dict | None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             generation = max(self.generations(), default=0) + 1
             path = self._path(generation)
-            runner = getattr(self.state, "_runner", None)
-            history = runner.record() if runner is not None else None
-            self.state.save(path, history=history)
-            h = history if history is not None else self.state.history
+            capture.write(path)
+            h = capture.history
             accuracy = h.get("validation_accuracy") or [None]
             info = {"format": POINTER_FORMAT, "generation": generation, "file": path.name,
                     "epoch": len(h.get("epoch", [])), "epochs": self.state.epochs,
@@ -214,8 +255,11 @@ class AutoSave:
     # ------------------------------------------------------------ runner hook
     def _on_runner(self, event: str):
         if event == "stopped":
+            self.flush()
             self.save(reason="on pause")
-        elif event == "epoch" and (not self._in_background() or self._clock() - self._tried_at >= self.interval):
+        elif event == "epoch" and self._in_background():
+            self.save_later(reason="after an epoch")
+        elif event == "epoch":
             self.save(reason="after an epoch")
 
     def _in_background(self) -> bool:
@@ -299,10 +343,9 @@ class AutoSavePanel(View):
         if a.last_error:
             self.show_message(a.last_error)
         where = html.escape(str(a.folder).replace(str(Path.home()), "~", 1))
-        every = f"every {a.interval:g} s while training runs" if a.interval > 0 else "every epoch"
-        tip = f'title="saved after an epoch ({every}) and on Pause, in {where} (only you can read it)"'
+        tip = f'title="saved after every epoch and on Pause, in {where} (only you can read it)"'
         if a.last_saved:
             self.readout.value = f'<span {tip}>Saved: {html.escape(describe(a.last_saved))}</span>'
         else:
-            self.readout.value = f'<span {tip}>Your work is saved while you train and on Pause.</span>'
+            self.readout.value = f'<span {tip}>Your work is saved after every epoch and on Pause.</span>'
 
