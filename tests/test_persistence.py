@@ -1,4 +1,4 @@
-"""Autosave of a dashboard's state (widgets.persistence): after every epoch and on pause, in the
+"""Autosave of a dashboard's state (widgets.persistence): after epochs and on pause, in the
 user's own folder, restorable after a kernel dies, and nothing saved before is lost when a
 save fails (full disk) or a file is damaged."""
 import errno
@@ -45,7 +45,7 @@ def test_state_dir_is_the_users_home_or_the_env_folder(monkeypatch, tmp_path):
 def test_saved_after_every_epoch_and_restore_resumes_bit_for_bit(tmp_path):
     state = small_state()
     runner = TrainingRunner.for_state(state)
-    saves = AutoSave(state, runner, folder=tmp_path / "slot")
+    saves = AutoSave(state, runner, folder=tmp_path / "slot", interval=0.0)  # every epoch
     seen = []
     saves.on_change.append(lambda a: seen.append(a.last_saved["epoch"]))
     state.epochs = 2
@@ -70,6 +70,38 @@ def test_saved_after_every_epoch_and_restore_resumes_bit_for_bit(tmp_path):
     for a, b in zip(weights(fresh), weights(state)):
         torch.testing.assert_close(a, b, rtol=0, atol=0)  # same optimizer, RNG and data order
     assert fresh.history == state.history
+
+
+class StepClock:
+    """A clock that moves only when told (seconds)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_background_epochs_are_saved_at_most_every_interval_and_every_stop(tmp_path):
+    state = small_state(epochs=4)
+    runner = TrainingRunner.for_state(state)
+    clock = StepClock()
+    saves = AutoSave(state, runner, folder=tmp_path, interval=5.0, clock=clock)
+    seen = []
+    saves.on_change.append(lambda a: seen.append((a.last_saved["epoch"], a.last_saved["reason"])))
+    ticks = iter([0.0, 1.0, 5.0, 5.5])  # the clock at the end of epochs 1, 2, 3, 4
+    runner.listeners.insert(0, lambda event: setattr(clock, "now", next(ticks)) if event == "epoch" else None)
+    train(state, runner)
+    # epoch 1 (the first), epoch 3 (5 s after it), not 2 and 4 (1 s, 0.5 s after the last save);
+    # the stop always: that save holds epoch 4.
+    assert seen == [(1, "after an epoch"), (3, "after an epoch"), (4, "on pause")]
+    assert saves.latest()["epoch"] == 4
+    # By hand (Step) every epoch is saved, however soon after the last save.
+    state.epochs = 5
+    runner.step(), runner.step()
+    assert seen[-1] == (5, "after an epoch")
+    with pytest.raises(ValueError, match="interval"):
+        AutoSave(state, folder=tmp_path, interval=-1.0)
 
 
 def test_full_disk_keeps_the_last_save_and_says_so(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from ttfs_lab.data import yin_yang
 from ttfs_lab.widgets import (
     DecisionMap, ExportPanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel, figure_data,
 )
-from ttfs_lab.probe import decision_grid, decisions_and_outputs
+from ttfs_lab.probe import decision_grid, decisions_and_outputs, plane_features, refined_times
 from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
 from ttfs_lab.widgets.pacing import Pacer, draw_interval
 from ttfs_lab.widgets.runner import Snapshot
@@ -204,6 +204,41 @@ def test_decision_map_in_float32_is_the_float64_map_up_to_round_off(hidden):
     assert differ.mean() < 0.005
     same = ~differ
     np.testing.assert_allclose(values[same], map_values(classes, np.tanh(margin / 0.4))[same], atol=1e-4)
+
+
+def test_refined_times_are_exact_for_a_bilinear_field_and_keep_the_grid_points():
+    """Times that are a bilinear function of (x, y) on the coarse grid are that function on the
+    fine grid (bilinear interpolation reproduces it), evaluated here at the fine grid's points."""
+    n, k = 5, 3
+    def field(features):
+        x, y = features[:, 0], features[:, 1]
+        return np.stack([1 + 2 * x + 3 * y + 4 * x * y, 2 - x + 0.5 * x * y], axis=1)
+    coarse = torch.tensor(field(plane_features(n)))
+    fine = refined_times(coarse, n, k)
+    m = k * (n - 1) + 1
+    assert fine.shape == (m * m, 2)
+    np.testing.assert_allclose(fine.numpy(), field(plane_features(m)), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fine.reshape(m, m, 2)[::k, ::k].numpy(), coarse.reshape(n, n, 2).numpy())
+    assert refined_times(coarse, n, 1) is coarse or torch.equal(refined_times(coarse, n, 1), coarse)
+
+
+def test_refined_times_keep_an_output_silent_next_to_where_it_never_fired():
+    n, k = 3, 2
+    t = torch.ones(n * n, 2)
+    t[:, 1] = 2.0
+    t[4, 0] = math.inf  # output 0 silent at the centre point (x = y = 0.5)
+    fine = refined_times(t, n, k).reshape(5, 5, 2)
+    silent = torch.isinf(fine[..., 0])
+    # every fine point with a nonzero weight on the centre: the open 3 x 3 block around it
+    expected = torch.zeros(5, 5, dtype=torch.bool)
+    expected[1:4, 1:4] = True
+    assert torch.equal(silent, expected)
+    assert torch.isfinite(fine[..., 1]).all() and (fine[..., 1] == 2.0).all()
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="factor"):
+            refined_times(t, n, bad)
+    with pytest.raises(ValueError, match="output times"):
+        refined_times(t[:5], n, 2)
 
 
 def click(mark, index):
