@@ -55,6 +55,13 @@ with no backward, but every batch needs both forwards).
   fresh process, `FusedTrainer(preset("paper"))`, CPU, twice each, load 40-63: 1.38/1.31 s before,
   0.18/0.20 s now; max RSS 305/300 -> 236 MB (no torch._dynamo, no sympy). The per-epoch CPU
   figures at this load differ by noise larger than the ~1.2 s saved.
+  2026-12-07 13:13, both paths, `nice -n 19 python benchmarks/bench_training.py --epochs 300 --seeds 0
+  --before bb5101e` (QUIET window, load 9.2 -> 5.7; this tree = own Adam + the forward-kernel
+  changes merged from main at 3a9c886):
+    before old setup=6.22 total 26.93 s wall, 15.22 s CPU, test 0.9580; new total 7.97 s, 7.89 s CPU, 0.9570
+    now    old setup=0.17 total 16.12 s wall, 12.48 s CPU, test 0.9580; new total 9.78 s, 6.99 s CPU, 0.9570
+    before/now CPU: old 1.22x, new 1.13x (the Trainer's 300-epoch trajectory is the same, bit for
+    bit: same bumps 75.6 %, same accuracy, with our Adam in place of torch.optim's)
   cProfile of the fused path now (20 epochs, niced, load ~14): 0.615 s; the native
   train_batches 78 %, the per-epoch validation forward 19 %, the rest of _train_batches' Python
   (bookkeeping, events) 1.5 % (~0.45 ms per epoch): no per-batch Python left to cut; what is

@@ -21,6 +21,16 @@ as Play does:
 Measured last session (2 cores, normal priority, load ~0.9, main 0995a81): training slowdown
 with live views +27.8 % wall / +18.1 % training-thread CPU, chip live 4.3 redraws/s.
 
+After landing (main 3c821de; QUIET, so `nice -n 19 python benchmarks/bench_widgets.py --repeats 5`,
+OMP_WAIT_POLICY=PASSIVE, uptime load 6.88 before / 3.81 after; both chip runs draw at 63x63):
+    chip map live 32x32 float64 (readout from the loop's batches), before median     56.6 ms wall,     56.1 ms CPU, best    50.9 ms
+    chip map live 32x32 float32 (readout from the loop's batches), after median     40.2 ms wall,     38.9 ms CPU, best    40.1 ms
+    playground live, after  (min_interval 0.14 s, live grid 64x64): 70 publishes in 10 s = 7.0/s, drawing thread 15.7 ms CPU (35.6 ms wall) per publish, 6057 batches trained, core share >= 1.00 (target >= 5/s)
+    chip live, before      (live grid 32x32 float64, readout in-the-loop batches): 48 publishes in 10 s = 4.8/s, drawing thread 51.5 ms CPU (98.6 ms wall) per publish, 568 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    chip live, after       (live grid 32x32 float32, readout in-the-loop batches): 66 publishes in 10 s = 6.6/s, drawing thread 37.4 ms CPU (81.7 ms wall) per publish, 506 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    training slowdown, with views, before (autosave after every epoch), median of 3 alternating rounds: +28.7 % wall, +10.9 % training-thread CPU  (target: <= +20 %)
+    training slowdown, with views, after (autosave at most every 5 s), median of 3 alternating rounds: +6.7 % wall, +5.4 % training-thread CPU  (target: <= +20 %)
+
 Measured this session (at 56d2485, before merging main; the coordinator was measuring, so
 `nice -n 19 python benchmarks/bench_widgets.py --causes`, uptime load 9.76 before / 6.34 after,
 OMP_WAIT_POLICY unset; wall times are inflated by the load, CPU times are the figures):
