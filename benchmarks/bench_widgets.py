@@ -138,11 +138,11 @@ def bench_sample_views(repeats):
     return {name: timed(view.redraw, repeats) for name, view in views.items()}
 
 
-def _training_run(epochs, views=None, autosave_interval=None, draw_nice=None, switch_interval=None, synthetic=None):
+def _training_run(epochs, views=None, autosave_sync=False, draw_nice=None, switch_interval=None, synthetic=None):
     """One run through the default runner (the training thread as the dashboard runs it): a fresh
     LabState, ``epochs`` epochs. views: None (no views) or "playground" (the whole dashboard:
-    live map, curves, readouts, the views below the first screen, the autosave); its autosave
-    every ``autosave_interval`` s (None: the default). draw_nice: the drawing thread's nice
+    live map, curves, readouts, the views below the first screen, the autosave); autosave_sync:
+    its epoch saves written in the training thread (as before the saver thread). draw_nice: the drawing thread's nice
     value; switch_interval: sys.setswitchinterval for the run; synthetic: ("gil" | "nogil",
     ms) a live view that burns that much CPU holding the GIL (a Python loop) or not (hashlib,
     which drops the GIL) instead of the views."""
@@ -152,8 +152,9 @@ def _training_run(epochs, views=None, autosave_interval=None, draw_nice=None, sw
         from ttfs_lab.widgets.dashboards.playground import playground
 
         dashboard = playground(state)
-        if autosave_interval is not None:
-            dashboard["autosave"].autosave.interval = autosave_interval
+        if autosave_sync:
+            saves = dashboard["autosave"].autosave
+            saves.save_later = saves.save
     if synthetic is not None:
         runner.live_views.append(_burner(*synthetic))
     draw = runner._draw
@@ -202,8 +203,8 @@ def _burner(kind, ms):
 
 TRAINING_VARIANTS = {
     "without views": {},
-    "with views, before (autosave after every epoch)": {"views": "playground", "autosave_interval": 0.0},
-    "with views, after (autosave at most every 5 s)": {"views": "playground"},
+    "with views, before (autosave after every epoch, in the training thread)": {"views": "playground", "autosave_sync": True},
+    "with views, after (autosave after every epoch, by the saver thread)": {"views": "playground"},
 }
 # Hypotheses for what slows training beside the live views (bench_training(causes=True)).
 CAUSE_VARIANTS = {
@@ -218,7 +219,7 @@ def bench_training(epochs, pairs=3, causes=False):
     """Training without and with the playground's views, in **alternating** runs (without,
     before, after, [causes...], without, ...: machine noise drifts over minutes and would
     otherwise go into the ratios). before = the autosave after every epoch in the training
-    thread (what issue 12's first measurements ran), after = at most every SAVE_INTERVAL s.
+    thread (what issue 12's first measurements ran), after = the saver thread writes it.
     The slowdown of a variant is the median over the rounds of its ratio to that round's run
     without views: wall time of the training loop, and CPU of the training thread
     (time.thread_time: what training itself cost, not what it waited for)."""
