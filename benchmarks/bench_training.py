@@ -46,6 +46,27 @@ with no backward, but every batch needs both forwards).
   layer 121->3 ~2.1 us (sorting 121 hidden times ~40 %, the interval walk with 3 neurons the
   rest), layer 5->120 ~2.7 us (Lambert W ~40 %, candidate packing and exact tests ~40 %).
 
+  2026-12-07 12:54, own Adam (ttfs_lab.train.adam) instead of torch.optim, coordinator's QUIET
+  window, niced, load 53.9 -> 37.5 (wall time meaningless), `nice -n 19 python
+  benchmarks/bench_training.py --epochs 300 --seeds 0 --only new --before bb5101e`:
+    before (bb5101e) new setup=0.99 s total 15.27 s wall, 8.21 s CPU, median 0.0235 s/epoch, test accuracy 0.9570
+    this tree        new setup=0.16 s total 20.25 s wall, 8.24 s CPU, median 0.0406 s/epoch, test accuracy 0.9570
+  (same bumps 75.4 %, same accuracy: the trajectory is unchanged, bit for bit.) The setup alone,
+  fresh process, `FusedTrainer(preset("paper"))`, CPU, twice each, load 40-63: 1.38/1.31 s before,
+  0.18/0.20 s now; max RSS 305/300 -> 236 MB (no torch._dynamo, no sympy). The per-epoch CPU
+  figures at this load differ by noise larger than the ~1.2 s saved.
+  2026-12-07 13:13, both paths, `nice -n 19 python benchmarks/bench_training.py --epochs 300 --seeds 0
+  --before bb5101e` (QUIET window, load 9.2 -> 5.7; this tree = own Adam + the forward-kernel
+  changes merged from main at 3a9c886):
+    before old setup=6.22 total 26.93 s wall, 15.22 s CPU, test 0.9580; new total 7.97 s, 7.89 s CPU, 0.9570
+    now    old setup=0.17 total 16.12 s wall, 12.48 s CPU, test 0.9580; new total 9.78 s, 6.99 s CPU, 0.9570
+    before/now CPU: old 1.22x, new 1.13x (the Trainer's 300-epoch trajectory is the same, bit for
+    bit: same bumps 75.6 %, same accuracy, with our Adam in place of torch.optim's)
+  cProfile of the fused path now (20 epochs, niced, load ~14): 0.615 s; the native
+  train_batches 78 %, the per-epoch validation forward 19 %, the rest of _train_batches' Python
+  (bookkeeping, events) 1.5 % (~0.45 ms per epoch): no per-batch Python left to cut; what is
+  left is the C kernels' arithmetic (forward walk: the "kernel" engineer's part).
+
 Profile of the old path (cProfile, 10 epochs, loaded machine; last session): 1.23 s wall;
 native forward 38 %, native backward 7 %, ~55 % per-batch Python/torch overhead (~2 ms per
 batch: autograd graph, ~40 small torch ops, Adam's per-tensor ops, GC 8.9 %); layer-1 forward

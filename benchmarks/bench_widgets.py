@@ -18,23 +18,40 @@ as Play does:
 - "training run": alternating runs without and with the playground's views, --epochs each;
   the slowdown is the median over the --pairs pairs of the with/without ratio.
 
-Measured (2 cores, normal priority, OMP_WAIT_POLICY=PASSIVE, after merging main 0995a81;
-`python benchmarks/bench_widgets.py`, uptime load 0.91 before / 0.82 after):
-    playground map live 64x64 (+ 1000 test points)   median     19.1 ms wall,     19.1 ms CPU, best    18.8 ms  target <= 30 ms: met (wall)
-    playground map at rest 100x100 (+ test accuracy) median     40.1 ms wall,     42.3 ms CPU, best    39.2 ms  target <= 30 ms: NOT met (wall)
-    chip map live 50x50 (+ 300 test points), before  median    177.1 ms wall,    177.1 ms CPU, best   166.1 ms
-    chip map live 32x32 (readout from the loop's batches), after median     62.5 ms wall,     62.4 ms CPU, best    61.1 ms
-    playground live, before (min_interval 1.00 s, live grid 40x40): 10 publishes in 10 s = 1.0/s, drawing thread 18.3 ms CPU (44.1 ms wall) per publish, 4202 batches trained, core share >= 1.00 (target >= 5/s)
-    playground live, after  (min_interval 0.14 s, live grid 64x64): 71 publishes in 10 s = 7.1/s, drawing thread 23.5 ms CPU (27.6 ms wall) per publish, 4028 batches trained, core share >= 1.00 (target >= 5/s)
-    training slowdown with live views, median of 3 alternating pairs: +27.8 % wall, +18.1 % training-thread CPU (target: <= +20 %)
-  and the chip lines from `--repeats 3 --epochs 0`, once the chip's run was long enough
-  (state.epochs raised; load 0.00 before / 0.83 after):
-    chip live, before (live grid 50x50, readout test set on the chip): 15 publishes in 10 s = 1.5/s, drawing thread 169.5 ms CPU (181.6 ms wall) per publish, 675 batches trained in the loop, core share >= 1.00
-    chip live, after  (live grid 32x32, readout in-the-loop batches): 43 publishes in 10 s = 4.3/s, drawing thread 58.6 ms CPU (63.6 ms wall) per publish, 732 batches trained in the loop, core share >= 1.00
-  Not reached: the chip's 5/s (at f = 0.2 the pacer allows 1 / (4 x 59 ms) = 4.2/s; 83 % of a
-  chip redraw is the C kernel forward_per_neuron, cProfile 0.582 of 0.702 s for 10 redraws),
-  the 100x100 map at rest <= 30 ms, and <= 20 % wall slowdown (the training-thread CPU rises
-  18 %, wall 28 %: training's 2-thread kernels wait for the core the drawing thread holds).
+Measured last session (2 cores, normal priority, load ~0.9, main 0995a81): training slowdown
+with live views +27.8 % wall / +18.1 % training-thread CPU, chip live 4.3 redraws/s.
+
+After landing (main 3c821de; QUIET, so `nice -n 19 python benchmarks/bench_widgets.py --repeats 5`,
+OMP_WAIT_POLICY=PASSIVE, uptime load 6.88 before / 3.81 after; both chip runs draw at 63x63):
+    chip map live 32x32 float64 (readout from the loop's batches), before median     56.6 ms wall,     56.1 ms CPU, best    50.9 ms
+    chip map live 32x32 float32 (readout from the loop's batches), after median     40.2 ms wall,     38.9 ms CPU, best    40.1 ms
+    playground live, after  (min_interval 0.14 s, live grid 64x64): 70 publishes in 10 s = 7.0/s, drawing thread 15.7 ms CPU (35.6 ms wall) per publish, 6057 batches trained, core share >= 1.00 (target >= 5/s)
+    chip live, before      (live grid 32x32 float64, readout in-the-loop batches): 48 publishes in 10 s = 4.8/s, drawing thread 51.5 ms CPU (98.6 ms wall) per publish, 568 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    chip live, after       (live grid 32x32 float32, readout in-the-loop batches): 66 publishes in 10 s = 6.6/s, drawing thread 37.4 ms CPU (81.7 ms wall) per publish, 506 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    training slowdown, with views, before (autosave after every epoch), median of 3 alternating rounds: +28.7 % wall, +10.9 % training-thread CPU  (target: <= +20 %)
+    training slowdown, with views, after (autosave at most every 5 s), median of 3 alternating rounds: +6.7 % wall, +5.4 % training-thread CPU  (target: <= +20 %)
+
+Measured this session (at 56d2485, before merging main; the coordinator was measuring, so
+`nice -n 19 python benchmarks/bench_widgets.py --causes`, uptime load 9.76 before / 6.34 after,
+OMP_WAIT_POLICY unset; wall times are inflated by the load, CPU times are the figures):
+    chip map live 50x50 float64 (+ 300 test points), issue start median    477.8 ms wall,    143.0 ms CPU, best   443.8 ms
+    chip map live 32x32 float64 (readout from the loop's batches), before median    172.9 ms wall,     52.0 ms CPU, best   152.5 ms
+    chip map live 32x32 float32 (readout from the loop's batches), after median    117.8 ms wall,     36.0 ms CPU, best   111.9 ms
+    playground live, after  (min_interval 0.14 s, live grid 64x64): 67 publishes in 10 s = 6.7/s, drawing thread 18.7 ms CPU (87.4 ms wall) per publish, 2178 batches trained, core share >= 1.00 (target >= 5/s)
+    chip live, before      (live grid 32x32 float64, readout in-the-loop batches): 50 publishes in 10 s = 5.0/s, drawing thread 49.7 ms CPU (100.0 ms wall) per publish, 630 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    chip live, after       (live grid 32x32 float32, readout in-the-loop batches): 66 publishes in 10 s = 6.6/s, drawing thread 36.3 ms CPU (91.1 ms wall) per publish, 476 batches trained in the loop, core share >= 1.00 (target >= 5/s)
+    training slowdown, with views, before (autosave after every epoch), median of 3 alternating rounds: +15.0 % wall, +9.2 % training-thread CPU  (target: <= +20 %)
+    training slowdown, with views, after (autosave at most every 5 s), median of 3 alternating rounds: -17.4 % wall, -15.8 % training-thread CPU  (target: <= +20 %)
+  The training ratios at that load are noise (runs of ~2 s; the run without views was slower
+  than the ones with them). The cause was found by profiling, not by these ratios: the
+  playground's autosave wrote a new generation (3 fsyncs: 5-56 ms wall, ~4 ms CPU, measured on
+  10 saves) in the training thread after every epoch of ~50 ms; at load ~2, 30 epochs x 3
+  rounds: with views +51 % wall / +25 % training-thread CPU, the same without the autosave
+  listener +27 % / +4 %, drawing thread niced to 10 +28 % / +12 %, switch interval 0.5 ms
+  +31 % / +11 % (neither helps). --causes also runs a drawer of 20 ms CPU per redraw that holds
+  the GIL (a Python loop) against one that does not (hashlib): the GIL-holding one slowed
+  training (+13.4 % wall, 5 epochs; +0.0 % at the noisy load above), the other did not (+1.6 %);
+  the real drawing thread spends ~85 % of its CPU in the GIL-free C kernels (cProfile).
 
 Reported: the median wall time and the median CPU time of this process (CPU time is what the
 views cost; wall time also shows how busy the machine is -- on a shared 2-core machine other
@@ -57,7 +74,7 @@ import time
 import numpy as np
 import torch
 
-from ttfs_lab import TTFSNetwork
+from ttfs_lab import TTFSNetwork, fair_threads
 from ttfs_lab.native import get_backend, get_num_threads, set_num_threads
 from ttfs_lab.probe import decision_grid
 from ttfs_lab.widgets import (
@@ -121,39 +138,109 @@ def bench_sample_views(repeats):
     return {name: timed(view.redraw, repeats) for name, view in views.items()}
 
 
-def bench_training(epochs, pairs=3):
-    """Training with the playground's views vs without, in **alternating** runs (without, with,
-    without, with, ...: machine noise drifts over minutes and would otherwise go into the ratio).
-    Each run: a fresh LabState, ``epochs`` epochs through the default runner (the training thread
-    as the dashboard runs it); "with" = the whole playground dashboard attached (live map, curves,
-    readouts, the views below the first screen). Epochs/s in wall time and per CPU second of the
-    training thread (time.thread_time: what training itself cost, not what it waited for)."""
-    from ttfs_lab.widgets.dashboards.playground import playground
+def _training_run(epochs, views=None, autosave_sync=False, draw_nice=None, switch_interval=None, synthetic=None):
+    """One run through the default runner (the training thread as the dashboard runs it): a fresh
+    LabState, ``epochs`` epochs. views: None (no views) or "playground" (the whole dashboard:
+    live map, curves, readouts, the views below the first screen, the autosave); autosave_sync:
+    its epoch saves written in the training thread (as before the saver thread). draw_nice: the drawing thread's nice
+    value; switch_interval: sys.setswitchinterval for the run; synthetic: ("gil" | "nogil",
+    ms) a live view that burns that much CPU holding the GIL (a Python loop) or not (hashlib,
+    which drops the GIL) instead of the views."""
+    state = LabState(epochs=epochs)
+    runner = TrainingRunner.for_state(state)
+    if views == "playground":
+        from ttfs_lab.widgets.dashboards.playground import playground
 
-    runs = {False: [], True: []}
+        dashboard = playground(state)
+        if autosave_sync:
+            saves = dashboard["autosave"].autosave
+            saves.save_later = saves.save
+    if synthetic is not None:
+        runner.live_views.append(_burner(*synthetic))
+    draw = runner._draw
+    if draw_nice is not None:
+        def draw():
+            fair_threads.background_priority(draw_nice)
+            runner.__class__._draw(runner)
+        runner._draw = draw
+    runner.trainer()
+    interval = sys.getswitchinterval()
+    if switch_interval is not None:
+        sys.setswitchinterval(switch_interval)
+    cpu = time.process_time()
+    try:
+        runner.start()
+        runner.join()
+    finally:
+        sys.setswitchinterval(interval)
+    return {"wall_s": runner.loop_seconds, "cpu_s": runner.loop_cpu_seconds, "live": runner.live_publishes,
+            "draw_cpu_s": runner.draw_cpu_seconds, "process_cpu_s": time.process_time() - cpu,
+            "epochs_per_s": epochs / runner.loop_seconds}
+
+
+def _burner(kind, ms):
+    """A live view that costs ``ms`` of CPU per redraw, holding the GIL ("gil") or not ("nogil")."""
+    import hashlib
+
+    block = b"x" * (1 << 16)
+    started, n = time.thread_time(), 0
+    while time.thread_time() - started < 0.1:  # calibrate: hashes per CPU second
+        hashlib.sha256(block).digest()
+        n += 1
+    per_ms = n / 100.0
+
+    def gil(snapshot):
+        t = time.thread_time()
+        while time.thread_time() - t < ms / 1e3:
+            sum(range(100))
+
+    def nogil(snapshot):
+        for _ in range(max(1, int(per_ms * ms))):
+            hashlib.sha256(block).digest()  # hashlib releases the GIL for data > 2 kB
+
+    return {"gil": gil, "nogil": nogil}[kind]
+
+
+TRAINING_VARIANTS = {
+    "without views": {},
+    "with views, before (autosave after every epoch, in the training thread)": {"views": "playground", "autosave_sync": True},
+    "with views, after (autosave after every epoch, by the saver thread)": {"views": "playground"},
+}
+# Hypotheses for what slows training beside the live views (bench_training(causes=True)).
+CAUSE_VARIANTS = {
+    "after, drawing thread at nice 10 (as training)": {"views": "playground", "draw_nice": fair_threads.BACKGROUND_NICE},
+    "after, sys.setswitchinterval 0.5 ms (5 ms)": {"views": "playground", "switch_interval": 0.0005},
+    "no views, a drawer of 20 ms CPU holding the GIL": {"synthetic": ("gil", 20.0)},
+    "no views, a drawer of 20 ms CPU without the GIL": {"synthetic": ("nogil", 20.0)},
+}
+
+
+def bench_training(epochs, pairs=3, causes=False):
+    """Training without and with the playground's views, in **alternating** runs (without,
+    before, after, [causes...], without, ...: machine noise drifts over minutes and would
+    otherwise go into the ratios). before = the autosave after every epoch in the training
+    thread (what issue 12's first measurements ran), after = the saver thread writes it.
+    The slowdown of a variant is the median over the rounds of its ratio to that round's run
+    without views: wall time of the training loop, and CPU of the training thread
+    (time.thread_time: what training itself cost, not what it waited for)."""
+    variants = dict(TRAINING_VARIANTS, **(CAUSE_VARIANTS if causes else {}))
+    runs = {name: [] for name in variants}
     for pair in range(pairs):
-        for with_views in (False, True):
-            state = LabState(epochs=epochs)
-            runner = TrainingRunner.for_state(state)
-            if with_views:
-                playground(state)
-            runner.trainer()
-            runner.start()
-            runner.join()
-            r = {"wall_s": runner.loop_seconds, "cpu_s": runner.loop_cpu_seconds, "live": runner.live_publishes,
-                 "draw_cpu_s": runner.draw_cpu_seconds}
-            r["epochs_per_s"] = epochs / r["wall_s"]
-            r["epochs_per_cpu_s"] = epochs / r["cpu_s"]
-            runs[with_views].append(r)
-            print(f"training run {2 * pair + with_views + 1} ({'with' if with_views else 'without'} views): {epochs} epoch(s) "
-                  f"{r['wall_s']:6.2f} s wall = {r['epochs_per_s']:.3f} epochs/s, training thread {r['cpu_s']:6.2f} s CPU, "
-                  f"{r['live']} live publishes ({r['draw_cpu_s']:.2f} s CPU drawing)")
-    ratios = {k: statistics.median(w[k] / b[k] for b, w in zip(runs[False], runs[True]))
-              for k in ("wall_s", "cpu_s")}
-    print(f"training slowdown with live views, median of {pairs} alternating pairs: {100 * (ratios['wall_s'] - 1):+.1f} % wall, "
-          f"{100 * (ratios['cpu_s'] - 1):+.1f} % training-thread CPU (target: <= +20 %)")
-    return {"without": runs[False], "with": runs[True], "slowdown_wall": ratios["wall_s"] - 1,
-            "slowdown_cpu": ratios["cpu_s"] - 1}
+        for name, kwargs in variants.items():
+            r = _training_run(epochs, **kwargs)
+            runs[name].append(r)
+            print(f"training round {pair + 1}, {name}: {epochs} epoch(s) {r['wall_s']:6.2f} s wall = "
+                  f"{r['epochs_per_s']:.3f} epochs/s, training thread {r['cpu_s']:6.2f} s CPU, process "
+                  f"{r['process_cpu_s']:.2f} s CPU, {r['live']} live publishes ({r['draw_cpu_s']:.2f} s CPU drawing)")
+    base = runs["without views"]
+    out = {"runs": runs}
+    for name in list(variants)[1:]:
+        ratios = {k: statistics.median(w[k] / b[k] for b, w in zip(base, runs[name])) for k in ("wall_s", "cpu_s")}
+        target = "  (target: <= +20 %)" if name in TRAINING_VARIANTS else ""
+        print(f"training slowdown, {name}, median of {pairs} alternating rounds: {100 * (ratios['wall_s'] - 1):+.1f} % wall, "
+              f"{100 * (ratios['cpu_s'] - 1):+.1f} % training-thread CPU{target}")
+        out[name] = {"slowdown_wall": ratios["wall_s"] - 1, "slowdown_cpu": ratios["cpu_s"] - 1}
+    return out
 
 
 def _play(state, dashboard, seconds):
@@ -203,36 +290,44 @@ def bench_live_playground(seconds):
     return out
 
 
+CHIP_LIVE_VARIANTS = (  # label, live grid, readout from the loop's batches, live map dtype
+    ("issue start", 50, False, torch.float64),
+    ("before", 32, True, torch.float64),
+    ("after", 32, True, MAP_DTYPE),
+)
+
+
 def bench_live_chip(seconds):
     """The chip dashboard (widgets.dashboards.chip) in this process: Play (training in the loop)
-    for ``seconds``. before = its map as it was: a 50 x 50 live grid whose readout ran the test
-    set on the chip as well; after = the 32 x 32 live grid, its readout the chip's own
-    training batches."""
-    from ttfs_lab.widgets.dashboards.chip import LIVE_MAP_GRID, MAP_GRID, chip_dashboard, chip_state
+    for ``seconds``. issue start = a 50 x 50 live grid whose readout ran the test set on the
+    chip as well; before = the 32 x 32 live grid, its readout the chip's own training batches,
+    the chip's map in float64; after = the same in float32 (DecisionMap.live_dtype)."""
+    from ttfs_lab.widgets.dashboards.chip import chip_dashboard, chip_state
 
     out = {}
-    for label, grid in (("before", MAP_GRID), ("after", LIVE_MAP_GRID)):
+    for label, grid, loop, dtype in CHIP_LIVE_VARIANTS:
         state = chip_state()
         state.epochs = 100_000  # its 20 epochs (140 batches) end within seconds of Play
         dashboard = chip_dashboard(state)
         decision = dashboard["decision"]
         decision.live_grid_size = grid
-        if label == "before":
+        decision.live_dtype = dtype
+        if not loop:
             decision._trains_in_the_loop = lambda: False  # the readout's second pass over the test set
         r = out[label] = _play(state, dashboard, seconds)
         dashboard["hardware"].wait(120.0)
-        print(f"chip live, {label:<6} (live grid {grid}x{grid}, readout "
-              f"{'test set on the chip' if label == 'before' else 'in-the-loop batches'}): "
+        print(f"chip live, {label:<11} (live grid {grid}x{grid} {str(dtype)[6:]}, readout "
+              f"{'in-the-loop batches' if loop else 'test set on the chip'}): "
               f"{r['live_publishes']} publishes in {seconds:.0f} s = {r['per_second']:.1f}/s, drawing thread "
               f"{r['draw_cpu_ms_per_publish']:.1f} ms CPU ({r['draw_wall_ms_per_publish']:.1f} ms wall) per publish, "
-              f"{r['batches']} batches trained in the loop, core share >= {r['core_share']:.2f}")
+              f"{r['batches']} batches trained in the loop, core share >= {r['core_share']:.2f} (target >= 5/s)")
     return out
 
 
 def bench_live_maps(repeats):
     """One live redraw (DecisionMap.draw_live from a snapshot, 1 kernel thread, as the drawing
     thread runs it) and one full redraw at rest (DecisionMap.redraw): playground and chip maps."""
-    from ttfs_lab.widgets.dashboards.chip import LIVE_MAP_GRID, MAP_GRID, chip_dashboard, chip_state
+    from ttfs_lab.widgets.dashboards.chip import chip_dashboard, chip_state
     from ttfs_lab.widgets.runner import Snapshot
 
     out = {}
@@ -255,8 +350,9 @@ def bench_live_maps(repeats):
     decision = chip_dashboard(state)["decision"]
     snapshot = Snapshot.of(state.network, steps=0, epochs=0)
     TrainingRunner.for_state(state).trainer()  # the in-the-loop trainer, as Play builds it
-    for label, grid, loop in (("before", MAP_GRID, False), ("after", LIVE_MAP_GRID, True)):
+    for label, grid, loop, dtype in CHIP_LIVE_VARIANTS:
         decision.live_grid_size = grid
+        decision.live_dtype = dtype
         decision._trains_in_the_loop = (lambda loop=loop: loop)
 
         def chip_live():
@@ -265,8 +361,9 @@ def bench_live_maps(repeats):
 
         r = out[f"chip_live_{label}"] = timed(chip_live, max(3, repeats // 3))
         what = f"+ {state.test_size} test points" if not loop else "readout from the loop's batches"
-        line(f"chip map live {grid}x{grid} ({what}), {label}", r)
+        line(f"chip map live {grid}x{grid} {str(dtype)[6:]} ({what}), {label}", r)
     del decision._trains_in_the_loop
+    decision.live_dtype = MAP_DTYPE
     state.status = "paused"
     return out
 
@@ -296,7 +393,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--epochs", type=int, default=30, help="epochs per training run (0 skips them)")
-    parser.add_argument("--pairs", type=int, default=3, help="alternating without/with training runs")
+    parser.add_argument("--pairs", type=int, default=3, help="alternating rounds of training runs")
+    parser.add_argument("--causes", action="store_true",
+                        help="also the slowdown's hypotheses (drawing niced, switch interval, GIL or not)")
     parser.add_argument("--play-seconds", type=float, default=10.0, help="Play this long per live run (0 skips them)")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     args = parser.parse_args(argv)
@@ -320,7 +419,7 @@ def main(argv=None):
         results["live_playground"] = bench_live_playground(args.play_seconds)
         results["live_chip"] = bench_live_chip(args.play_seconds)
     if args.epochs > 0:
-        results["training"] = bench_training(args.epochs, args.pairs)
+        results["training"] = bench_training(args.epochs, args.pairs, args.causes)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average at the end {load:.1f}")
     if args.json:

@@ -59,7 +59,10 @@ INTERACTIVE_TIMEOUT = 300  # s: a hard bound on one page's start
 ACTION_TIMEOUT = 120  # s: a bound on any one click or wait in a page
 PAGE_JS = """
 () => {
-  window.__bench = {redraws: [], latencies: [], clicked: null};
+  window.__bench = {redraws: [], latencies: [], clicked: null, busy_ms: 0, started: performance.now()};
+  // The page's own main thread: time in tasks over 50 ms (a page that cannot keep up).
+  new PerformanceObserver(l => { for (const e of l.getEntries()) window.__bench.busy_ms += e.duration; })
+    .observe({type: 'longtask'});
   const fig = document.querySelector('.ttfs-decision-figure');
   new MutationObserver(ms => {
     const now = performance.now();
@@ -308,6 +311,28 @@ async def position_shown(page) -> list:
     return [int(epoch.group(1)) if epoch else 0, int(batch.group(1)) if batch else 0]
 
 
+async def training_progress(page) -> tuple[int, bool]:
+    """(epoch shown, whether the run has reached its last epoch)."""
+    text = await page.inner_text(".ttfs-training-readout")
+    match = re.search(r"epoch (\d+) / (\d+)", text)
+    return (int(match.group(1)), match.group(1) == match.group(2)) if match else (0, False)
+
+
+def redraw_rate(redraws: list, t_play: float, now: float, finished: bool) -> tuple[float, float]:
+    """Map redraws per second while training, and the longest gap between them (s).
+
+    Counted from Play to the end of the window, or, where the run reached its last epoch
+    before that, to the last redraw (the map rests once training stops, so the seconds
+    after it are not training time). Times in ms from the page's performance.now().
+    """
+    times = sorted(t for t in redraws if t > t_play)
+    end = times[-1] if finished and times else now
+    span = max(end - t_play, 1e-3)
+    edges = [t_play, *times] + ([] if finished else [now])
+    gap = max((b - a for a, b in zip(edges, edges[1:])), default=(now - t_play))
+    return len(times) / (span / 1000), gap / 1000
+
+
 async def run_student(server, browser, i: int, seconds: float, period: float, events: dict):
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(ACTION_TIMEOUT * 1000)  # a starved kernel answers late, not never
@@ -330,9 +355,10 @@ async def run_student(server, browser, i: int, seconds: float, period: float, ev
                 t_play = await page.evaluate("performance.now()")
         bench = await page.evaluate("window.__bench")
         now = await page.evaluate("performance.now()")
-        out["redraws_per_s"] = len([t for t in bench["redraws"] if t > t_play]) / ((now - t_play) / 1000)
+        out["epochs"], finished = await training_progress(page)
+        out["redraws_per_s"], out["redraw_gap_max_s"] = redraw_rate(bench["redraws"], t_play, now, finished)
         out["latency_ms"] = bench["latencies"]
-        out["epochs"] = await epochs_shown(page)
+        out["page_busy"] = bench["busy_ms"] / max(now - bench["started"], 1.0)
         out["messages"] = await page.evaluate("[...document.querySelectorAll('.ttfs-error')].map(e => e.textContent)")
         out["banner"] = await page.evaluate("(document.getElementById('ttfs-kernel-banner') || {}).textContent || null")
         out["page"], out["context"] = page, context
@@ -520,7 +546,9 @@ def summary(report: dict) -> dict:
         "N": report["students"], "failed": len(per) - len(ok),
         "tti_max_s": max(tti) if tti else None, "tti_median_s": statistics.median(tti) if tti else None,
         "redraws_min_per_s": min(rps) if rps else None, "redraws_median_per_s": statistics.median(rps) if rps else None,
+        "redraw_gap_max_s": max((r["redraw_gap_max_s"] for r in ok if r.get("redraw_gap_max_s") is not None), default=None),
         "latency_p50_ms": percentile(lat, 0.5), "latency_p95_ms": percentile(lat, 0.95),
+        "page_busy_max": max((r["page_busy"] for r in ok if r.get("page_busy") is not None), default=None),
         "epochs_min": min((r["epochs"] for r in ok), default=None), "epochs_max": max((r["epochs"] for r in ok), default=None),
         "mem_per_student_mb": statistics.median(mem), "mem_total_mb": report.get("rss_total_mb"),
         "cpu_percent": report.get("cpu_percent"), "load_avg_1m": report["load_avg"][0],
@@ -531,12 +559,12 @@ def summary(report: dict) -> dict:
 
 
 COLUMNS = [("N", "{:>3}"), ("failed", "{:>6}"), ("tti_median_s", "{:>8.1f}"), ("tti_max_s", "{:>7.1f}"),
-           ("redraws_median_per_s", "{:>9.2f}"), ("redraws_min_per_s", "{:>8.2f}"), ("latency_p50_ms", "{:>8.0f}"),
-           ("latency_p95_ms", "{:>8.0f}"), ("epochs_min", "{:>5}"), ("epochs_max", "{:>5}"),
+           ("redraws_median_per_s", "{:>9.2f}"), ("redraws_min_per_s", "{:>8.2f}"), ("redraw_gap_max_s", "{:>7.1f}"), ("latency_p50_ms", "{:>8.0f}"),
+           ("latency_p95_ms", "{:>8.0f}"), ("page_busy_max", "{:>5.2f}"), ("epochs_min", "{:>5}"), ("epochs_max", "{:>5}"),
            ("mem_per_student_mb", "{:>8.0f}"), ("mem_total_mb", "{:>8.0f}"), ("cpu_percent", "{:>5.0f}"),
            ("load_avg_1m", "{:>6.1f}"), ("cores_server", "{:>5.2f}"), ("cores_browser", "{:>5.2f}"),
            ("cores_others", "{:>5.2f}"), ("kernel_core_share_median", "{:>6.3f}")]
-HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min   lat50   lat95 ep_lo ep_hi MB/stud MB_total  cpu%  load1"
+HEADER = ("  N failed  tti_med tti_max redraw/s rdr_min gap_max   lat50   lat95  busy ep_lo ep_hi MB/stud MB_total  cpu%  load1"
           " c_hub c_brw c_oth k_core")
 
 

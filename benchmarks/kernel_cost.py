@@ -19,6 +19,16 @@ Kernels are shut down at the end. The machine is shared: CPU % counts this kerne
 USS counts only pages no other process maps -- another process of the same venv (a test run,
 a second kernel) turns the shared libraries' pages from unique into shared and lowers USS by
 up to ~100 MB; RSS does not depend on that. Both kernels run from this venv's interpreter.
+
+Measured (`nice -n 19 python benchmarks/kernel_cost.py --seconds 10 --before bb5101e`,
+2026-12-07 12:41, coordinator's QUIET window, load 18.7 -> 25.0: CPU % is not to be trusted,
+memory is), RSS / USS MB:
+    before (bb5101e)  imported 282/266  idle 374/357  training 408/391  after pause 402/384
+    this tree         imported 282/266  idle 306/289  training 345/329  after pause 352/335
+    this tree - before                  idle -68/-67  training -63/-63  after pause -50/-49
+The ~68 MB are torch._dynamo + sympy, imported before by the first torch.optim optimizer (the
+runner's warm-up thread, at dashboard build); the trainer's own Adam (ttfs_lab.train.adam)
+needs neither.
 """
 from __future__ import annotations
 

@@ -42,3 +42,24 @@ def test_two_students_kill_and_restart_drills(tmp_path):
     for student, position in restart["restored"].items():
         assert position == restart["saved_at_stop"][student] and position[1] > 0
     assert run["wrong_password_message"] == "Invalid username or password"
+
+
+def _classroom_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("classroom_bench", ROOT / "benchmarks" / "classroom.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("finished", [False, True])
+def test_redraw_rate_counts_training_time_only(finished):
+    """Redraws at 0.5 s steps for 5 s after Play at t = 1000 ms, page read at 20 s: while training
+    that is 2 per second; a finished run's resting map (5 s → 20 s) must not dilute it, and a run
+    still training has a 15 s gap at the end, which the longest gap must show."""
+    rate, gap = _classroom_module().redraw_rate([500.0] + [1000.0 + 500 * k for k in range(1, 11)],
+                                                1000.0, 21000.0, finished)
+    if finished:
+        assert rate == pytest.approx(2.0) and gap == pytest.approx(0.5)
+    else:
+        assert rate == pytest.approx(10 / 20) and gap == pytest.approx(15.0)

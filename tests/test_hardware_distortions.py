@@ -195,6 +195,27 @@ def test_fixed_pattern_is_constant_for_a_chip_and_differs_between_chips():
         assert not torch.equal(da.tau_m, da.tau_s)  # tau_m != tau_s per neuron
 
 
+def test_a_float32_network_runs_on_the_same_chip_up_to_round_off():
+    """The fixed pattern does not depend on the network's dtype (torch's float32 draws are other
+    numbers than its float64 ones): float32 is the float64 pattern rounded, and a float32 copy
+    of a network measures the float64 times up to float32 round-off (the live chip map, issue 12)."""
+    net, x = yin_yang_like(n=200)
+    fixed_only = HardwareModel("fixed", (ThresholdMismatch(0.1), TimeConstantMismatch(0.05), DeadNeurons(0.1)))
+    chip = Emulator(fixed_only, seed=3)
+    for layer in (0, 1):
+        d64, d32 = chip.deviation(layer, net.sizes[layer + 1]), chip.deviation(layer, net.sizes[layer + 1], torch.float32)
+        for name in ("threshold", "tau_m", "tau_s"):
+            assert getattr(d32, name).dtype == torch.float32
+            assert torch.equal(getattr(d32, name), getattr(d64, name).float())
+        assert torch.equal(d32.alive, d64.alive)
+    net32 = TTFSNetwork.from_weights(net.weights(), params=net.params, bias_time=net.bias_time, dtype=torch.float32)
+    t64, t32 = chip.run(net, x)[-1], Emulator(fixed_only, seed=3).run(net32, x.float())[-1]
+    assert torch.equal(torch.isinf(t64), torch.isinf(t32))
+    finite = torch.isfinite(t64)
+    assert finite.sum() >= 150  # the first output fires for every sample, others for some
+    torch.testing.assert_close(t32[finite].double(), t64[finite], rtol=0, atol=1e-4)
+
+
 def test_fixed_pattern_statistics_match_the_strength():
     d = ThresholdMismatch(0.08, seed=1).fixed_pattern(0, 20000)
     assert d.threshold.mean().item() == pytest.approx(1.0, abs=0.003)

@@ -7,6 +7,7 @@ Garbage input must end as a message in the view's status line, never as an excep
 """
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from ttfs_lab.data import yin_yang
 from ttfs_lab.widgets import (
     DecisionMap, ExportPanel, LabState, MembraneView, NeuronExplorer, RasterView, TrainingPanel, figure_data,
 )
-from ttfs_lab.probe import decision_grid, decisions_and_outputs
+from ttfs_lab.probe import decision_grid, decisions_and_outputs, plane_features, refined_times
 from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
 from ttfs_lab.widgets.pacing import Pacer, draw_interval
 from ttfs_lab.widgets.runner import Snapshot
@@ -236,6 +237,41 @@ def test_the_points_image_shows_the_data_of_the_split():
     assert not (d.points_layer.visible or d.points.visible or d.marker.visible)
 
 
+def test_refined_times_are_exact_for_a_bilinear_field_and_keep_the_grid_points():
+    """Times that are a bilinear function of (x, y) on the coarse grid are that function on the
+    fine grid (bilinear interpolation reproduces it), evaluated here at the fine grid's points."""
+    n, k = 5, 3
+    def field(features):
+        x, y = features[:, 0], features[:, 1]
+        return np.stack([1 + 2 * x + 3 * y + 4 * x * y, 2 - x + 0.5 * x * y], axis=1)
+    coarse = torch.tensor(field(plane_features(n)))
+    fine = refined_times(coarse, n, k)
+    m = k * (n - 1) + 1
+    assert fine.shape == (m * m, 2)
+    np.testing.assert_allclose(fine.numpy(), field(plane_features(m)), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fine.reshape(m, m, 2)[::k, ::k].numpy(), coarse.reshape(n, n, 2).numpy())
+    assert refined_times(coarse, n, 1) is coarse or torch.equal(refined_times(coarse, n, 1), coarse)
+
+
+def test_refined_times_keep_an_output_silent_next_to_where_it_never_fired():
+    n, k = 3, 2
+    t = torch.ones(n * n, 2)
+    t[:, 1] = 2.0
+    t[4, 0] = math.inf  # output 0 silent at the centre point (x = y = 0.5)
+    fine = refined_times(t, n, k).reshape(5, 5, 2)
+    silent = torch.isinf(fine[..., 0])
+    # every fine point with a nonzero weight on the centre: the open 3 x 3 block around it
+    expected = torch.zeros(5, 5, dtype=torch.bool)
+    expected[1:4, 1:4] = True
+    assert torch.equal(silent, expected)
+    assert torch.isfinite(fine[..., 1]).all() and (fine[..., 1] == 2.0).all()
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="factor"):
+            refined_times(t, n, bad)
+    with pytest.raises(ValueError, match="output times"):
+        refined_times(t[:5], n, 2)
+
+
 def click(mark, index):
     mark._handle_custom_msgs(None, {"event": "element_click", "data": {"index": index, "x": 0.0, "y": 0.0}})
 
@@ -369,6 +405,22 @@ def test_pacing_interval_follows_the_drawing_cpu_and_the_core_share():
     pacer = Pacer(0.1, 0.2, share=lambda: 0.5, clock=clock)
     assert pacer.drawn(started=1.0, cpu_seconds=0.05) == pytest.approx(0.05 * 0.8 / (0.2 * 0.5))
     assert pacer.next_at == pytest.approx(1.4) and pacer.draws == 1
+
+
+def test_process_share_is_the_cpu_the_process_got_capped_by_the_fair_share():
+    from ttfs_lab.widgets.pacing import ProcessShare
+
+    cpu, wall = iter([0.0, 0.3, 0.3, 5.3]).__next__, iter([0.0, 2.0, 2.01, 4.01]).__next__
+    share = ProcessShare(fair=lambda: 0.4, cpu=cpu, clock=wall)
+    assert share() == pytest.approx(0.15)  # 0.3 s of CPU in 2 s of wall: less than the fair 0.4
+    assert share() == pytest.approx(0.4)  # 10 ms since: too short to measure, the fair share
+    assert share() == pytest.approx(0.4)  # 5 s of CPU in 2 s (two threads): the fair share caps it
+    # The real clocks: a spinning thread's CPU is measured, never above the fair share.
+    real = ProcessShare(fair=lambda: 1.0)
+    cpu0 = time.process_time()
+    while time.process_time() - cpu0 < 0.2:
+        pass
+    assert 0.0 < real() <= 1.0
 
 
 def test_live_map_draws_the_snapshot_not_the_weights_of_now():
@@ -551,3 +603,18 @@ def test_views_build_from_nothing():
     for view in (MembraneView, RasterView, TrainingPanel):
         v = view()
         assert v.state.network.sizes == (4, 120, 3) and not error_text(v)
+
+
+def test_thin_curve_block_means_bound_the_points_sent_to_the_page():
+    from ttfs_lab.widgets.training_panel import thin_curve
+
+    x, y = list(range(1, 1001)), [float(v) ** 0.5 for v in range(1000)]
+    tx, ty = thin_curve(x, y, 400)  # k = 3: 333 full blocks and one of 1
+    assert len(tx) == 334 and tx[:2] == [3, 6] and tx[-1] == 1000
+    np.testing.assert_allclose(ty[:-1], np.asarray(y[:999]).reshape(-1, 3).mean(axis=1), rtol=1e-15)
+    assert ty[-1] == y[-1]
+    assert thin_curve(x[:5], y[:5], 400) == (x[:5], y[:5])  # short curves are sent as they are
+    y[500] = float("nan")
+    assert math.isnan(thin_curve(x, y, 400)[1][500 // 3])  # a diverged batch still shows
+    with pytest.raises(ValueError, match="as many x as y"):
+        thin_curve(x, y[:-1])

@@ -134,7 +134,7 @@ def test_live_chip_map_is_the_chips_own_answer_on_its_grid_and_reads_the_loop_ac
     batches (no second pass over the test set)."""
     from ttfs_lab.probe import decisions_from_times, plane_times
     from ttfs_lab.widgets import DecisionMap
-    from ttfs_lab.widgets.decision_map import map_values
+    from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
     from ttfs_lab.widgets.runner import Snapshot, TrainingRunner
 
     state = small_state(hardware={"preset": "bss2", "distortions": preset_distortions("bss2"), "emulated": True,
@@ -157,15 +157,43 @@ def test_live_chip_map_is_the_chips_own_answer_on_its_grid_and_reads_the_loop_ac
     assert d.live and d.live_draws == 1 and not error_text(d), d.status.value
     for g, s in zip(chip._rngs, noise):
         g.set_state(s)
-    grid = plane_times(8, snapshot.weights[0].dtype)
-    expected = chip.spike_times(snapshot.network(), grid)[-1]
+    grid = plane_times(8, MAP_DTYPE)  # the live map runs in float32 on the chip too (same fixed pattern)
+    expected = chip.spike_times(snapshot.network(MAP_DTYPE), grid)[-1]
     assert torch.equal(torch.as_tensor(d.decisions.output_times), expected)
     truth = decisions_from_times(expected)
-    np.testing.assert_array_equal(d.heat.color.ravel(), map_values(truth.classes, np.tanh(truth.margin / 0.4)))
+    np.testing.assert_array_equal(d.heat.color.ravel(), map_values(truth.classes, np.tanh(truth.margin.astype(np.float64) / 0.4)))  # shade in float64
     assert len(d.heat.x) == 8
     # the noise is live: the next run of the same grid measures other times (so the fixing matters)
-    assert not torch.equal(chip.spike_times(snapshot.network(), grid)[-1], expected)
+    assert not torch.equal(chip.spike_times(snapshot.network(MAP_DTYPE), grid)[-1], expected)
     assert d.accuracy == pytest.approx(0.55)
     assert "training accuracy in the loop <b>55.0 %</b>" in d.readout.value and "live map 8×8" in d.readout.value
     state.status = "paused"  # at rest: the full grid and the test set, on the chip
     assert not d.live and len(d.heat.x) == 12 and "test accuracy under the lab's hardware" in d.readout.value
+
+
+def test_chip_dashboard_live_map_is_drawn_refined_from_its_grid():
+    """The chip dashboard's live map: the 32 x 32 chip grid's output times, drawn at 63 x 63
+    (probe.refined_times), the classes and shades those refined times give."""
+    from ttfs_lab.probe import decisions_from_times, plane_times, refined_times
+    from ttfs_lab.widgets.dashboards.chip import LIVE_MAP_GRID, LIVE_MAP_REFINE, chip_dashboard, chip_state
+    from ttfs_lab.widgets.decision_map import MAP_DTYPE, map_values
+    from ttfs_lab.widgets.runner import Snapshot, TrainingRunner
+
+    state = chip_state()
+    d = chip_dashboard(state)["decision"]
+    TrainingRunner.for_state(state).trainer()
+    chip = state.substrate
+    noise = [g.get_state() for g in chip._rngs]
+    snapshot = Snapshot.of(state.network, steps=0, epochs=0)
+    state.status = "running"
+    d.draw_live(snapshot)
+    for g, s in zip(chip._rngs, noise):
+        g.set_state(s)
+    coarse = chip.spike_times(snapshot.network(MAP_DTYPE), plane_times(LIVE_MAP_GRID, MAP_DTYPE))[-1]
+    truth = decisions_from_times(refined_times(coarse, LIVE_MAP_GRID, LIVE_MAP_REFINE))
+    m = LIVE_MAP_REFINE * (LIVE_MAP_GRID - 1) + 1
+    assert len(d.heat.x) == m and d.heat.color.shape == (m, m)
+    np.testing.assert_array_equal(d.heat.color.ravel(),
+                                  map_values(truth.classes, np.tanh(truth.margin.astype(np.float64) / 0.4)))
+    assert f"live map {LIVE_MAP_GRID}×{LIVE_MAP_GRID} drawn at {m}²" in d.readout.value
+    state.status = "paused"

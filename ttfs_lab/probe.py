@@ -118,6 +118,45 @@ def decision_grid(network: TTFSNetwork, n: int = 100, forward=None) -> Decisions
     return decisions_from_times(out)
 
 
+def refined_times(output_times, n: int, factor: int) -> torch.Tensor:
+    """Output times [n * n, C] on the n x n plane grid (plane_features' order) -> times
+    [m * m, C] on the m = factor (n - 1) + 1 grid over the same square, bilinear between the
+    grid points: at u = (i + a, j + b) / (n - 1) with 0 <= a, b < 1,
+
+        T(u) = (1-a)(1-b) T_ij + a (1-b) T_i+1,j + (1-a) b T_i,j+1 + a b T_i+1,j+1
+
+    (the grid points themselves unchanged). An output silent (inf) at a corner with a
+    nonzero weight is silent there too: it cannot win a cell next to where it never fired.
+    For a live map drawn from a coarse grid: the class borders run between the grid points
+    instead of along the edges of its cells."""
+    t = torch.as_tensor(output_times)
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"factor must be an integer >= 1, got {factor!r}")
+    if t.dim() != 2 or t.shape[0] != n * n:
+        raise ValueError(f"need output times [{n} * {n}, C], got {tuple(t.shape)}")
+    if factor == 1:
+        return t
+    grid = t.reshape(n, n, -1)  # [y, x, C]
+    silent = torch.isinf(grid).to(t.dtype)
+    finite = torch.where(torch.isinf(grid), torch.zeros_like(grid), grid)
+    m = factor * (n - 1) + 1
+    pos = torch.arange(m, dtype=torch.float64) / factor
+    lo = pos.floor().long().clamp(max=n - 2)
+    a = (pos - lo).to(t.dtype)
+
+    def along(values, dim):  # linear along one axis of [y, x, C]
+        first, second = values.index_select(dim, lo), values.index_select(dim, lo + 1)
+        shape = [1, 1, 1]
+        shape[dim] = m
+        w = a.reshape(shape)
+        return first + w * (second - first)
+
+    times = along(along(finite, 0), 1)
+    weight_silent = along(along(silent, 0), 1)
+    times = torch.where(weight_silent > 0, torch.full_like(times, math.inf), times)
+    return times.reshape(m * m, -1)
+
+
 @torch.no_grad()
 def decisions_and_outputs(network: TTFSNetwork, n: int, points, forward=None):
     """One forward pass for the n x n plane and ``points`` (input times [P, 4]) together:

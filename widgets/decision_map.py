@@ -23,7 +23,9 @@ import torch
 
 from ttfs_lab import TTFSNetwork
 from ttfs_lab.loss import accuracy
-from ttfs_lab.probe import decision_grid, decisions_and_outputs, margin_confidence, plane_features
+from ttfs_lab.probe import (
+    decision_grid, decisions_and_outputs, decisions_from_times, margin_confidence, plane_features, refined_times,
+)
 
 from .points_image import draw_points, png_bytes
 from .runner import TrainingRunner
@@ -37,6 +39,10 @@ LIVE_GRID_SIZE = 64
 # The ideal model's map runs in float32: twice the SIMD width in the kernels (~2x faster for
 # the 5 -> 120 layer); spike times move by float32 round-off (~1e-6 tau_s), so only cells whose
 # first two output spikes lie that close can change class (tests check both against float64).
+# The live map under the hardware too (the chip dashboard while it trains in the loop): the
+# per-neuron kernel's bracketed solves converge to float32's tolerance in fewer steps, with
+# float32 exponentials -- 32 x 32 on the emulated chip 55 -> 38 ms CPU; the chip's fixed
+# pattern is drawn in float64 whatever the dtype (ttfs_lab.hardware.model.neuron_deviation).
 MAP_DTYPE = torch.float32
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c"]  # yin, yang, dot
 CLASS_NAMES = ["yin", "yang", "dot"]
@@ -70,6 +76,10 @@ class DecisionMap(View):
         super().__init__(state, **kwargs)
         self.grid_size = grid_size
         self.live_grid_size = min(live_grid_size, grid_size)
+        self.live_dtype = MAP_DTYPE  # the live map's network, ideal model and hardware alike
+        # The live grid's output times, drawn refined by this factor (probe.refined_times: bilinear
+        # between the grid points): a coarse live grid (the chip's) without blocks along its cells.
+        self.live_refine = 1
         self.decisions = None
         self.recompute_seconds = float("nan")
         self.live = False  # the heat map shows a training snapshot on the live grid
@@ -222,7 +232,7 @@ class DecisionMap(View):
             started = time.perf_counter()
             n = self.live_grid_size
             hardware = self.under_hardware.value
-            network = self._live_network(snapshot, None if hardware else MAP_DTYPE)
+            network = self._live_network(snapshot, self.live_dtype)
             loop = hardware and self._trains_in_the_loop()
             if loop:  # the chip's own batch accuracies stand for a second pass over the test set
                 with one_thread():
@@ -234,6 +244,9 @@ class DecisionMap(View):
                     self.decisions, output = decisions_and_outputs(network, n, times,
                                                                    forward=self.state.forward if hardware else None)
                 self.accuracy, n_points = accuracy(output, labels), len(labels)
+            if self.live_refine > 1:
+                self.decisions = decisions_from_times(refined_times(self.decisions.output_times, n, self.live_refine))
+                n = self.live_refine * (n - 1) + 1
             self._fill(n)
             self.recompute_seconds = time.perf_counter() - started
             self.live = True
@@ -300,7 +313,8 @@ class DecisionMap(View):
 
     def _show_accuracy(self, n_points, in_the_loop=False):
         where = " under the lab's hardware" if self.under_hardware.value else ""
-        map_text = (f"live map {self.live_grid_size}×{self.live_grid_size}" if self.live else "map") + \
+        refined = f" drawn at {self.live_refine * (self.live_grid_size - 1) + 1}²" if self.live_refine > 1 else ""
+        map_text = (f"live map {self.live_grid_size}×{self.live_grid_size}{refined}" if self.live else "map") + \
             f" computed in {1e3 * self.recompute_seconds:.0f} ms"
         if in_the_loop:  # measured by the training's own forward passes on the chip
             self.readout.value = (f"training accuracy in the loop <b>{100 * self.accuracy:.1f} %</b> "

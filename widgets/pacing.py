@@ -7,11 +7,17 @@ not how long it waited for them), the next one may start
     interval = max(min_interval, cpu * (1 - f) / (f * share))
 
 seconds after this one started, where f = max_draw_fraction (drawing's share of this kernel's
-CPU) and share = min(1, cores / kernels training now) is the part of a core this kernel may
-claim (ttfs_lab.fair_threads). One kernel alone: drawing takes at most f of a core. K kernels on
-C < K cores: each draws K / C times less often, so the redraws of a classroom never crowd out
-its training. Wall time is not used: under load it measures the waiting, and a rate backed off
-on it collapses exactly when the load is someone else's.
+CPU) and share is the part of a core this kernel gets: the smaller of min(1, cores / kernels
+training now) (ttfs_lab.fair_threads) and the CPU this process actually used per second of
+wall time over the last few seconds (``ProcessShare``; all its threads, from
+``time.process_time``). One kernel alone: drawing takes at most f of a core. K kernels on C < K
+cores: each draws K / C times less often, so the redraws of a classroom never crowd out its
+training. The measured part matters where the cores are also busy with other work (servers,
+browsers, other users): a workshop of 5 on 2 cores with the browsers on the same machine gave
+each kernel 0.15 of a core, not the 0.4 of cores / kernels, and redrawing for 0.4 took most of
+that 0.15 (benchmarks/classroom.py: a third of the epochs, controls answered in seconds).
+The redraw's own wall time is not used: under load it measures the waiting, and a rate backed
+off on it collapses exactly when the load is someone else's.
 
 ``min_interval`` bounds the rate from above (LIVE_INTERVAL: about 7 redraws per second).
 """
@@ -47,16 +53,34 @@ def core_share() -> float:
     return min(1.0, fair_threads.cores() / max(1, kernels))
 
 
+class ProcessShare:
+    """``share()``: min(core_share(), this process's CPU seconds per wall second since the last
+    call) -- the part of a core the kernel really got (its threads together; capped at 1 by
+    draw_interval). The first call, with nothing measured yet, gives core_share()."""
+
+    def __init__(self, fair=core_share, cpu=time.process_time, clock=time.perf_counter):
+        self._fair, self._cpu, self._clock = fair, cpu, clock
+        self._last = (cpu(), clock())
+
+    def __call__(self) -> float:
+        cpu, now = self._cpu(), self._clock()
+        (cpu0, t0), self._last = self._last, (cpu, now)
+        fair = float(self._fair())
+        if now - t0 <= 0.05:  # too short to measure
+            return fair
+        return min(fair, max(cpu - cpu0, 0.0) / (now - t0))
+
+
 class Pacer:
     """``Pacer(min_interval, max_draw_fraction)``: ``wait_seconds()`` until the next redraw may
     start, ``drawn(started, cpu)`` after one. ``share`` is re-read every ``share_every`` s."""
 
     def __init__(self, min_interval: float = LIVE_INTERVAL, max_draw_fraction: float = MAX_DRAW_FRACTION,
-                 share=core_share, share_every: float = 2.0, clock=time.perf_counter):
+                 share=None, share_every: float = 2.0, clock=time.perf_counter):
         draw_interval(0.0, min_interval, max_draw_fraction)  # checks the fraction
         self.min_interval = min_interval
         self.max_draw_fraction = max_draw_fraction
-        self._share_source = share
+        self._share_source = ProcessShare() if share is None else share
         self._share_every = share_every
         self._clock = clock
         self._share, self._share_at = 1.0, -float("inf")

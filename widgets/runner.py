@@ -133,8 +133,6 @@ class TrainingRunner:
         self.pacer = Pacer(self.min_interval, self.max_draw_fraction)
         self.pacer.next_at = time.perf_counter() + self.min_interval  # the views are up to date now
         self.thread = threading.Thread(target=self._work, args=(trainer,), name="ttfs-lab-training", daemon=True)
-        # Started from this (the kernel's) thread: it keeps this thread's priority, not the
-        # training thread's background one.
         self.drawer = threading.Thread(target=self._draw, name="ttfs-lab-drawing", daemon=True)
         self.thread.start()
         self.drawer.start()
@@ -227,6 +225,13 @@ class TrainingRunner:
     # ------------------------------------------------------------ drawing thread
     def _draw(self):
         last_slow = time.perf_counter()
+        if self.threads is None:
+            # Drawing, like training, steps back behind the kernel's main thread and the servers.
+            # At the kernel's priority, the drawing threads of a classroom took the cores from
+            # everyone's (background) training threads, and a training thread preempted while
+            # holding the GIL kept its kernel's main thread from answering the controls
+            # (benchmarks/classroom.py, 5 students: control -> redraw p50 3 s, p95 18 s).
+            fair_threads.background_priority()
         try:
             while True:
                 self._fresh.wait()

@@ -15,6 +15,28 @@ from .runner import TrainingRunner
 from .view import View
 
 
+# The loss and accuracy curves show at most this many points: every live redraw sends the
+# whole curve to the page, and a page that redraws a curve of every batch (thousands after a
+# few minutes) falls behind: in a classroom of 5 on 2 cores, control -> redraw latency grew
+# from 0.2 s to 15 s over one minute of training (benchmarks/classroom.py).
+CURVE_POINTS = 400
+
+
+def thin_curve(x, y, max_points: int = CURVE_POINTS) -> tuple[list, list]:
+    """At most ``max_points`` points of the curve (x, y): the means of blocks of k = ceil(n /
+    max_points) consecutive points, at the block's last x (the last block may be shorter).
+    NaN values (a diverged batch) stay NaN in their block's mean, so a divergence still shows."""
+    n = len(x)
+    if len(y) != n:
+        raise ValueError(f"a curve needs as many x as y values, got {n} and {len(y)}")
+    if n <= max_points:
+        return list(x), list(y)
+    k = -(-n // max_points)
+    starts = range(0, n, k)
+    return ([x[min(i + k, n) - 1] for i in starts],
+            [sum(y[i:i + k]) / len(y[i:i + k]) for i in starts])
+
+
 def parse_hidden(text: str) -> list[int]:
     """"120" or "64, 32" -> [120] / [64, 32]."""
     try:
@@ -156,9 +178,9 @@ class TrainingPanel(View):
         self.loss_line.scales["y"].max = None if steps else 1.0  # no data: a plain 0..1 frame
         loss = [v if math.isfinite(v) else float("nan") for v in h.get("loss", [])]
         with self.loss_line.hold_sync():
-            self.loss_line.x, self.loss_line.y = steps, loss
+            self.loss_line.x, self.loss_line.y = thin_curve(steps, loss)
         with self.accuracy_line.hold_sync(), self.validation_line.hold_sync():
-            self.accuracy_line.x, self.accuracy_line.y = steps, h.get("accuracy", [])
+            self.accuracy_line.x, self.accuracy_line.y = thin_curve(steps, h.get("accuracy", []))
             self.validation_line.x, self.validation_line.y = h.get("epoch_step", []), h.get("validation_accuracy", [])
         self._update_readout()
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import PAGE_RENDER_TIMEOUT
-from dashboards import SCREENS, wait_until
+from dashboards import SCREENS, UPDATE_TIMEOUT, wait_until
 
 LINK = ".ttfs-link_url input"
 NOTICE = ".ttfs-link-notice"
@@ -158,11 +158,14 @@ def neuron_shown(page):
     n = 0
     while page.locator(f".ttfs-t{n}").count():
         n += 1
+    delays_on = page.is_checked(".ttfs-delays input")
     return {
         "times": [slider(f"ttfs-t{i}") for i in range(n)],
         "weights": [slider(f"ttfs-w{i}") for i in range(n)],
         "ratio": menu_text(page, "ratio"),
-        "delays on": page.is_checked(".ttfs-delays input"),
+        "delays on": delays_on,
+        # hidden while delays are off (inner_text of a hidden slider is "")
+        "delays": [slider(f"ttfs-d{i}") for i in range(n)] if delays_on else [],
         "readout": page.inner_text(NEURON_READOUT),
     }
 
@@ -188,6 +191,38 @@ def test_a_neuron_link_restores_its_inputs(voila_url, browser, contexts, artifac
     assert after == before
     assert page.errors == [] and other.errors == []
     assert_small_things_right(other, "neuron", artifacts)
+
+
+def test_a_neuron_link_with_delays_opens_the_same_delays_in_a_new_browser(voila_url, browser, contexts, artifacts):
+    """Delays on, a delay and a time moved, "Copy link": a fresh browser context opened on the
+    copied link shows the switch on, the same delay sliders, the arrivals and the spike time.
+    Every wait is bounded (UPDATE_TIMEOUT): each one names the element or the link it waits for."""
+    page = open_fresh(browser, contexts, f"{voila_url}/voila/render/neuron.ipynb", f"{NEURON_READOUT} b",
+                      permissions=["clipboard-read", "clipboard-write"])
+    assert "&d=" in link_of(page) and not link_of(page).split("&d=")[1]  # no delays by default
+    page.check(".ttfs-delays input")
+    # the delay sliders appear once the kernel has answered the switch (a hidden slider takes no keys)
+    page.wait_for_selector(".ttfs-d1 .noUi-handle", state="visible", timeout=UPDATE_TIMEOUT)
+    page.locator(".ttfs-d1 .noUi-handle").press("PageUp")  # 5 steps of 0.01
+    page.locator(".ttfs-d1 .noUi-handle").press("PageUp")
+    page.locator(".ttfs-d3 .noUi-handle").press("ArrowUp")
+    page.locator(".ttfs-t0 .noUi-handle").press("ArrowUp")
+    link = wait_for_link(page, "d=0,0.1,0,0.01", "t=0.31,")
+    before = neuron_shown(page)
+    assert before["delays on"] and before["delays"] == ["0.00", "0.10", "0.00", "0.01"], before
+    assert before["times"][0] == "0.31"
+    page.click(".ttfs-copy_link")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+
+    other = open_fresh(browser, contexts, link, f"{NEURON_READOUT} b")
+    wait_until(other, "([sel, want]) => document.querySelector(sel)?.value === want", arg=[LINK, link])
+    other.wait_for_selector(".ttfs-d1 .noUi-handle", state="visible", timeout=UPDATE_TIMEOUT)
+    after = neuron_shown(other)
+    other.screenshot(path=str(artifacts / "link-neuron-delays-opened.png"), full_page=True)
+    assert after == before
+    assert other.is_visible(".ttfs-delay-gradient")  # the dT/dd chart is shown with delays on
+    assert other.inner_text(NOTICE).strip() == ""
+    assert page.errors == [] and other.errors == []
 
 
 def test_a_chip_link_sets_the_chip_and_names_what_it_cannot_change(voila_url, browser, contexts, artifacts):

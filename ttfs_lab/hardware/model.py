@@ -133,12 +133,18 @@ def stored_weights(weights, distortions) -> list[torch.Tensor]:
 
 
 def neuron_deviation(distortions, layer: int, n: int, dtype) -> NeuronDeviation:
-    deviation = NeuronDeviation.nominal(n, dtype)
+    """The layer's fixed pattern, drawn in float64 and then rounded to ``dtype``: torch's
+    random draws in float32 are other numbers (not the float64 ones rounded), so a float32
+    network (a view's faster copy) would otherwise run on another chip."""
+    deviation = NeuronDeviation.nominal(n, torch.float64)
     for d in distortions:
-        part = d.fixed_pattern(layer, n, dtype)
+        part = d.fixed_pattern(layer, n, torch.float64)
         if part is not None:
             deviation = deviation.combine(part)
-    return deviation
+    if dtype == torch.float64:
+        return deviation
+    return NeuronDeviation(deviation.threshold.to(dtype), deviation.tau_m.to(dtype), deviation.tau_s.to(dtype),
+                           deviation.alive)
 
 
 def distorted_layer(input_times, weight, params: NeuronParams, bias_time: float, layer: int,

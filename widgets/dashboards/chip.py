@@ -35,10 +35,13 @@ PAPER_NETWORK = Path(__file__).resolve().parents[2] / "notebooks" / "data" / "yi
 PRESET, CHIP_ID = "bss2", 0  # calibrated BrainScaleS-2, chip 0: 97.0 % ideal -> 85.0 % on the chip (300 samples)
 MAP_GRID = 50  # the map runs every grid point on the emulated chip: 2,500 samples, not 10,000
 # While training in the loop: 32 x 32 (1,024 chip samples; 75 % of a redraw is the chip's C
-# per-neuron kernel), its accuracy readout the chip's own training batches (no second pass over
-# the test set). Measured per live redraw: 217 ms at 50 x 50 with the test-set pass, see
+# per-neuron kernel, run in float32: DecisionMap's MAP_DTYPE), its accuracy readout the chip's
+# own training batches (no second pass over the test set). Measured per live redraw: 217 ms at 50 x 50 with the test-set pass, see
 # benchmarks/bench_widgets.py for the live figures.
 LIVE_MAP_GRID = 32
+# ... drawn at 63 x 63 (output times bilinear between its points, probe.refined_times: < 1 ms):
+# its 9-px cells were blocks along which the class borders ran (screenshots, issue 12).
+LIVE_MAP_REFINE = 2
 
 
 def chip_state(network_path=PAPER_NETWORK, preset: str = PRESET, chip_id: int = CHIP_ID) -> LabState:
@@ -60,6 +63,7 @@ def chip_dashboard(state: LabState | None = None) -> Dashboard:
     training, hardware, chip = TrainingPanel(state), HardwarePanel(state), ChipView(state)
     decision = DecisionMap(state, grid_size=MAP_GRID, live_grid_size=LIVE_MAP_GRID)
     decision.under_hardware.value = True  # the network as the chip runs it
+    decision.live_refine = LIVE_MAP_REFINE
     link = ShareLink(state, page="chip")
     views = {"training": training, "hardware": hardware, "chip": chip, "decision": decision, "link": link}
 

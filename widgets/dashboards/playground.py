@@ -58,7 +58,7 @@ def playground(state: LabState | None = None) -> Dashboard:
     membrane, raster = MembraneView(state), RasterView(state)
     hardware, chip = HardwarePanel(state), ChipView(state)
     export = ExportPanel(state, views=[decision, training, membrane, raster, chip])
-    autosave = AutoSavePanel(state, training.runner, app="playground")  # the user's home, every epoch + Pause
+    autosave = AutoSavePanel(state, training.runner, app="playground")  # the user's home, while training + on Pause
     link = ShareLink(state, page="playground")
     views = {"training": training, "decision": decision, "membrane": membrane, "raster": raster,
              "hardware": hardware, "chip": chip, "export": export, "autosave": autosave, "link": link}
