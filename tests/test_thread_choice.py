@@ -24,6 +24,20 @@ def test_two_threads_faster_run_on_two_almost_always():
     assert used[1] <= 2000 / thread_choice.MAX_INTERVAL + 10
 
 
+def test_a_slow_first_call_is_forgotten_at_the_first_re_timing():
+    # the first call on 2 threads starts the thread team (here 50x a normal call)
+    first = [True]
+
+    def seconds_of(n):
+        if n == 2 and first[0]:
+            first[0] = False
+            return 50.0
+        return 0.55 if n == 2 else 1.0
+
+    used = drive(seconds_of)
+    assert used[1] <= 2 * thread_choice.MIN_INTERVAL + 2000 / thread_choice.MAX_INTERVAL + 10
+
+
 def test_a_change_of_load_is_followed():
     thread_choice.reset()
     key, slow_two = ("test",), [True]

@@ -12,7 +12,7 @@ No static rule knows the machine's load, so each call measures it. For every kin
     s_n <- s_n + ALPHA (t - s_n)                         (t: the call just timed)
 
 (L = the thread limit, native._threads) and run on the n with the smaller s_n. The other
-count is re-timed once every ``interval`` calls: the interval doubles (up to MAX_INTERVAL)
+count is re-timed once every ``interval`` calls (that time replaces its s_n): the interval doubles (up to MAX_INTERVAL)
 each time that re-timing confirms the choice, and drops back to MIN_INTERVAL when it does
 not, so a change of load (the other core falls idle) is found within MAX_INTERVAL calls while
 a confirmed loser costs at most 1/MAX_INTERVAL of the calls. The first two calls of a key
@@ -100,7 +100,10 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
         return
     best_before = 1 if known[1] <= known[limit] else limit
     if threads != best_before:  # the re-timing of the other count
-        known[threads] = 0.5 * (known[threads] + seconds)
+        # replaced, not averaged: the old figure is `interval` calls old, and the very first
+        # one includes the thread team's start (measured ~50x a 2-thread call of 1,000
+        # Yin-Yang samples), which averaging took ~500 calls to forget.
+        known[threads] = seconds
         if (1 if known[1] <= known[limit] else limit) == best_before:
             stat.interval = min(2 * stat.interval, MAX_INTERVAL)
         else:
