@@ -6,16 +6,22 @@ order for NeuronParams layers, on any torch device, and is what the torch backen
 
   1. sort the whole batch once; inputs at +inf sort last and contribute nothing (their basis
      terms are 0 and no interval of theirs may fire), so every batch chunk is cut to the
-     largest number of finite inputs of its samples (16x16 MNIST: ~42 % of the 257);
+     largest number of finite inputs of its samples, and samples are taken in the order of
+     that number (16x16 MNIST: ~42 % of the 257 inputs, and chunks of alike samples pad
+     little);
   2. P_k, Q_k as in the reference (cumsum(w_sorted * basis) for tau_m = tau_s, otherwise the
      doubling scan that references each interval's sums to its start);
   3. the firing test of every interval [t_(k), t_(k+1)),
         tau_m = tau_s = tau:  P_k > 0  and  e^{-s/tau} (P_k s/tau - Q_k) >= c,
                               s = clamp(tau (1 + Q_k/P_k), t_(k), t_(k+1)),
-     is written with in-place ops (one buffer reused, no torch.where copies); other time
-     constants use the reference's functions on the cut tensors;
-  4. the first interval that fires is found by max over a bool dim and solved there with
-     ttfs_lab.solvers, as in the reference.
+     in the layout [interval, sample, neuron] with in-place float arithmetic only: the test
+     becomes 0/1 floats (sign(peak - c) + 1, clipped) and the first interval that fires is
+     n - max_k(fires_k (n - k)). On CPU torch's comparisons into bool tensors, max over a bool
+     axis and torch.where cost 0.3-3 ns an element, products and sums ~0.07 ns
+     (benchmarks/bench_core.py, 256-246-10 forward: 4.0 k -> 7.4 k samples/s on 1 thread);
+     other time constants use the reference's functions on the cut tensors;
+  4. the firing interval is solved with ttfs_lab.solvers for the whole batch at once, as in
+     the reference.
 
 Backward (implicit_gradients): inputs at +inf in every sample of a chunk have kappa = 0 at
 every spike, so they are cut the same way before the [b, N, M] kernel tensors are built.
@@ -33,8 +39,9 @@ from .solvers import solve_in_interval
 from .switch import Switch
 from .validation import span_message
 
-# Elements of one [chunk, n, M] buffer (float32: 1 MB), so the passes run from the L2 cache.
-CHUNK_ELEMENTS = 1 << 18
+# Elements of one [chunk, n, M] buffer (float32: 2 MB, half of it per thread on 2 threads):
+# 1 << 17 .. 1 << 20 measured 10.4 / 12.3 / 12.6 / 11.2 k samples/s (256-246-10 forward, 2 threads).
+CHUNK_ELEMENTS = 1 << 19
 
 _enabled = Switch(True)
 
@@ -47,11 +54,6 @@ def use_reference(reference: bool = True):
 
 def enabled() -> bool:
     return _enabled.value
-
-
-def chunks(n_batch: int, n_in: int, n_out: int, elements: int = CHUNK_ELEMENTS):
-    step = max(1, elements // max(1, n_in * n_out))
-    return [slice(i, min(i + step, n_batch)) for i in range(0, n_batch, step)]
 
 
 @torch.no_grad()
@@ -69,23 +71,82 @@ def spike_times_and_slopes(input_times, weights, params: NeuronParams, span_limi
     span = float(torch.where(finite, rel, torch.zeros_like(rel)).max())
     if span > span_limit:
         raise ValueError(span_message(span, rel.dtype, span_limit))
-    # one host sync per call for the cut lengths (not one per chunk)
-    n_finite = finite.sum(dim=1).tolist()
-    # the firing interval's P, Q, ends (and for root finding its candidate and peak) per
-    # (sample, neuron): found chunk by chunk, solved for the whole batch at once
+    # Chunks of samples with about as many finite inputs: a chunk is cut to its largest count,
+    # so mixing long and short samples pads the short ones (16x16 MNIST, chunks of ~10 in
+    # batch order: ~30 % padded intervals). Each sample's result does not depend on its chunk.
+    n_finite = finite.sum(dim=1)
+    by_count = torch.argsort(n_finite, descending=True, stable=True)
+    counts = n_finite[by_count].tolist()  # one host sync per call (not one per chunk)
+    rel, order = rel[by_count], order[by_count]
     # the firing interval's P, Q, ends, the ends' reference (for root finding also its candidate
     # and peak) per (sample, neuron): found chunk by chunk, solved for the whole batch at once
     picked = torch.ones((7, n_batch, n_out), dtype=weights.dtype, device=weights.device)
     picked[6] = 0.0
     fires = torch.zeros((n_batch, n_out), dtype=torch.bool, device=weights.device)
-    for rows in chunks(n_batch, max(1, max(n_finite)), n_out):
-        n = max(n_finite[rows])
-        if n > 0:  # else no sample of this chunk has an input: all silent
-            fires[rows] = _first_firing_interval(rel[rows, :n], order[rows, :n], weights, params, picked[:, rows])
+    first = _first_firing_equal if params.regime == "equal" else _first_firing_interval
+    start = 0
+    while start < n_batch and counts[start] > 0:  # samples without inputs: all silent
+        n = counts[start]
+        rows = slice(start, min(n_batch, start + max(1, CHUNK_ELEMENTS // (n * n_out))))
+        fires[rows] = first(rel[rows, :n], order[rows, :n], weights, params, picked[:, rows])
+        start = rows.stop
+    silent = ~fires  # harmless values there for the solvers (p = q = 1, as initialised)
+    picked[:6].masked_fill_(silent, 1.0)
+    picked[6].masked_fill_(silent, 0.0)
     p_k, q_k, lo_k, hi_k, cand_k, peak_k, ref_k = picked
     t = solve_in_interval(p_k, q_k, params.c, lo_k, hi_k, cand_k, peak_k, fires, params)
     slope = summed_input_slope(p_k, q_k, t, params)
-    return torch.where(fires, (t + ref_k) + origin, times), torch.where(fires, slope, torch.zeros_like(slope))
+    back = torch.empty_like(by_count)
+    back[by_count] = torch.arange(n_batch, device=back.device)
+    times = torch.where(fires, (t + ref_k) + origin[by_count], times)[back]
+    return times, torch.where(fires, slope, torch.zeros_like(slope))[back]
+
+
+def _first_firing_equal(rel, order, weights, params: NeuronParams, out):
+    """_first_firing_interval for tau_m = tau_s, in the layout [n, b, M] (interval, sample,
+    neuron: the scan and the search over intervals run along the outermost axis) and with the
+    firing test in float arithmetic: on CPU, torch's comparisons into bool tensors, max over a
+    bool axis and torch.where take 0.3-3 ns an element, multiplications and sums ~0.07.
+    Same values, same roundings as the reference (tests/test_fast_torch.py: bit for bit)."""
+    n_batch, n = rel.shape
+    n_out = weights.shape[1]
+    rel = rel.t().contiguous()  # [n, b]
+    w_sorted = weights.index_select(0, order.t().reshape(-1)).view(n, n_batch, n_out)
+    p_terms, q_terms = basis(rel, params)
+    p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=0)
+    q = torch.cumsum(w_sorted.mul_(q_terms[:, :, None]), dim=0)
+    del w_sorted
+    lo = rel[:, :, None]
+    hi = torch.cat([rel[1:], torch.full_like(rel[:1], float("inf"))], dim=0)[:, :, None]
+
+    # candidate s = clamp(tau (1 + Q/P), lo, hi) (max then min: clamp's bits, NaN included);
+    # where P <= 0 it is garbage, ruled out below. x * 1 and x / 1 are exact, so tau = 1
+    # skips those passes without changing a bit.
+    tau = params.tau_m
+    s = torch.div(q, p).add_(1.0)
+    if tau != 1.0:
+        s.mul_(tau)
+    torch.maximum(s, lo, out=s)
+    torch.minimum(s, hi, out=s)
+    # peak = e^{-s/tau} (P s/tau - Q)   (the reference's summed_input, same roundings)
+    peak = torch.mul(p, s)
+    if tau != 1.0:
+        peak.div_(tau)
+    peak.sub_(q).mul_(s.neg_().exp_() if tau == 1.0 else s.div_(-tau).exp_())
+    del s
+    # fires in interval k  <=>  peak >= c  and  P > 0, as 0/1 floats: sign(peak - c) + 1 is 0
+    # below c and 1 or 2 from c on (a - b is 0 only where a = b). A NaN peak (past the last
+    # input: 0 * inf) fails the test; torch.sign(NaN) is 0, so NaN is made negative first.
+    crosses = peak.sub_(params.c).nan_to_num_(nan=-1.0).sign_().add_(1.0).clamp_max_(1.0)
+    crosses.mul_(torch.sign(p).clamp_min_(0.0))
+    # the first interval that fires: max over k of crosses_k (n - k) is n - k_first (0: none)
+    countdown = torch.arange(n, 0, -1, dtype=crosses.dtype, device=crosses.device)[:, None, None]
+    last = crosses.mul_(countdown).amax(dim=0)  # [b, M]
+    fires = last > 0
+    k = (n - last).clamp_max_(n - 1).long()[None]
+    for slot, x in enumerate((p, q, lo, hi)):  # garbage where silent: the caller resets those
+        torch.gather(x.expand_as(p), 0, k, out=out[slot, None])
+    return fires
 
 
 def _first_firing_interval(rel, order, weights, params: NeuronParams, out):
