@@ -7,7 +7,8 @@
     python benchmarks/bench_core.py --busy-core --variants native                # other core busy
 
 The first table (always printed): float32, 1 vs 2 threads (torch.set_num_threads, which the
-native kernels follow), native vs torch vs "torch-ref", samples/s forward and forward+backward,
+native kernels follow), native vs torch vs "torch-ref", samples/s forward, forward+backward and
+a whole training step (forward, paper loss, backward, Adam: what a Trainer batch costs),
 min and median of --repeats runs. "torch" is the torch backend as it runs (ttfs_lab.fast_torch),
 "torch-ref" the readable reference it replaced (spike_times._solve_chunk, kept callable via
 fast_torch.use_reference()): the before/after of the torch path, measured in one run.
@@ -59,6 +60,8 @@ from scipy.special import lambertw
 
 from ttfs_lab import NeuronParams, TTFSNetwork, fast_torch, native, thread_choice
 from ttfs_lab.data import load
+from ttfs_lab.loss import spike_time_loss
+from ttfs_lab.train.adam import Adam
 from ttfs_lab.network import append_bias_spike
 from ttfs_lab.spike_times import per_neuron_spike_times
 
@@ -176,11 +179,28 @@ def forward_backward_fn(net, x):
     return run
 
 
+def train_step_fn(net, x):
+    """One training step as the Trainer takes it: forward, the paper loss, backward, Adam.
+    Labels are drawn at random (the cost does not depend on them); lr = 1e-7 keeps the
+    network the same to within timing over the repeats."""
+    labels = torch.randint(0, net.sizes[-1], (x.shape[0],), generator=torch.Generator().manual_seed(0))
+    optimizer = Adam(net.parameters(), lr=1e-7)
+
+    def run():
+        optimizer.zero_grad()
+        spike_time_loss(net(x), labels).backward()
+        optimizer.step()
+    return run
+
+
+MODES = {"forward": forward_fn, "forward+backward": forward_backward_fn, "train step": train_step_fn}
+
+
 def measure(net, x, backend, mode, batch, repeats):
     """(samples per wall second, the batch timed, samples per CPU second)."""
     xb = x[:batch]
     with native.set_backend(backend):
-        fn = forward_fn(net, xb) if mode == "forward" else forward_backward_fn(net, xb)
+        fn = MODES[mode](net, xb)
         wall, cpu = best_time(fn, repeats)
     return batch / wall, batch, batch / cpu
 
@@ -208,7 +228,7 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS), h
         net = TTFSNetwork.from_weights(net64.weights(), params=PARAMS, dtype=torch.float32)
         xf = x.float()
         short = label.split(",")[0].split(":")[0][:18]
-        for mode in ("forward", "forward+backward"):
+        for mode in MODES:
             for variant in variants:
                 backend, reference, pool = TORCH_VARIANTS[variant]
                 if backend == "native" and not native.available():
@@ -221,8 +241,7 @@ def thread_table(cases, batch, repeats, quick, variants=tuple(TORCH_VARIANTS), h
                     loops, started = (hog.loops() if hog else 0), time.perf_counter()
                     choice = thread_choice.fixed() if variant == "native-fixed" else thread_choice.measured()
                     with native.set_backend(backend), fast_torch.use_reference(reference), choice:
-                        fn = forward_fn(net, xf[:n]) if mode == "forward" else forward_backward_fn(net, xf[:n])
-                        ts = timings(fn, repeats)
+                        ts = timings(MODES[mode](net, xf[:n]), repeats)
                     if hog:
                         hog_rates.append((hog.loops() - loops) / (time.perf_counter() - started) / 1e6)
                     cells.append((n / ts[0], n / ts[len(ts) // 2]))

@@ -38,6 +38,20 @@ def test_a_slow_first_call_is_forgotten_at_the_first_re_timing():
     assert used[1] <= 2 * thread_choice.MIN_INTERVAL + 2000 / thread_choice.MAX_INTERVAL + 10
 
 
+def test_one_slow_call_does_not_switch_off_the_faster_count():
+    # a preemption: one call on 2 threads takes 10x as long, in the middle of a long run
+    calls = [0]
+
+    def seconds_of(n):
+        calls[0] += 1
+        if n == 2 and calls[0] == 1000:
+            return 5.5
+        return 0.55 if n == 2 else 1.0
+
+    used = drive(seconds_of)
+    assert used[1] <= 2000 / thread_choice.MAX_INTERVAL + 10  # only the re-timings
+
+
 def test_a_change_of_load_is_followed():
     thread_choice.reset()
     key, slow_two = ("test",), [True]

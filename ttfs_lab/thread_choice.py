@@ -9,7 +9,7 @@ No static rule knows the machine's load, so each call measures it. For every kin
 (key: kernel, dtype, inputs, neurons and the batch size rounded to a power of two) keep
 
     s_n = running mean of the wall seconds of the calls made on n threads,   n in {1, L}
-    s_n <- s_n + ALPHA (t - s_n)                         (t: the call just timed)
+    s_n <- s_n + ALPHA (min(t, CLIP s_n) - s_n)          (t: the call just timed)
 
 (L = the thread limit, native._threads) and run on the n with the smaller s_n. The other
 count is re-timed once every ``interval`` calls (that time replaces its s_n): the interval doubles (up to MAX_INTERVAL)
@@ -30,6 +30,7 @@ import time
 from .switch import Switch
 
 ALPHA = 0.25
+CLIP = 2.0
 MIN_INTERVAL = 8
 MAX_INTERVAL = 128
 
@@ -110,7 +111,12 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
             stat.interval = MIN_INTERVAL
         stat.next_check = stat.calls + stat.interval
     else:
-        known[threads] += ALPHA * (seconds - known[threads])
+        # one slow call (a preemption) moves the figure by at most ALPHA (CLIP - 1), so it
+        # cannot flip the choice alone; a lasting slow-down still does within a few calls
+        known[threads] += ALPHA * (min(seconds, CLIP * known[threads]) - known[threads])
+        if (1 if known[1] <= known[limit] else limit) != best_before:
+            stat.interval = MIN_INTERVAL  # flipped: re-time the count left soon
+            stat.next_check = stat.calls + MIN_INTERVAL
 
 
 def run(key, limit: int, call):
