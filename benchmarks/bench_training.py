@@ -3,7 +3,7 @@ the Python training loop (Trainer: torch autograd + Adam, ttfs_lab.train.adam, a
 kernels) against the fused native step (FusedTrainer, ttfs_lab/train/fused.py), in one run.
 
     python benchmarks/bench_training.py [--epochs 300] [--seeds 0] [--threads 1] [--preset paper]
-                                        [--only old|new] [--before COMMIT]
+                                        [--only old|new] [--before COMMIT [--before-args "..."]]
 
 Per seed and path: seconds per epoch (median, min, max), the total wall and CPU time (setup =
 building the trainer and its data set, training, and the final test evaluation), the test
@@ -11,6 +11,8 @@ accuracy reached and the fraction of bumped batches; then the speed-up (old / ne
 and CPU) and the load average before and after (other processes on a shared machine stretch
 wall-clock time, CPU time much less). Target (issue 13): the protocol in <= 10 s on one thread.
 ``--before COMMIT`` first runs that commit's own bench_training.py with the same arguments
+(or with --before-args, for commits whose script took others: before f10066f, the code when
+issue 13 was filed, `--before f10066f --before-args "--epochs 300 --seed 0"`)
 (checked out and built in a temporary folder: benchmarks/_before.py), its lines prefixed
 "before:", then this tree's, and the ratio of the total times (before / this tree).
 
@@ -66,6 +68,12 @@ with no backward, but every batch needs both forwards).
   train_batches 78 %, the per-epoch validation forward 19 %, the rest of _train_batches' Python
   (bookkeeping, events) 1.5 % (~0.45 ms per epoch): no per-batch Python left to cut; what is
   left is the C kernels' arithmetic (forward walk: the "kernel" engineer's part).
+  2026-12-07 15:11, quiet machine (load 0.77 -> 0.84, nothing else running), `--epochs 300
+  --seeds 0 --before f10066f --before-args "--epochs 300 --seed 0"`:
+    before (f10066f, when issue 13 was filed): 16.0 s wall, 15.9 s CPU, median 0.049 s/epoch, test 0.9620
+    this tree, old path (Trainer): 9.76 s, median 0.0314 s/epoch, test 0.9580
+    this tree, new path (fused):   6.22 s, median 0.0204 s/epoch (min 0.0193), test 0.9570
+    speed-ups: old/new 1.57x; before/new 2.56x CPU. Target (<= 10 s on one thread) met.
 
 Profile of the old path (cProfile, 10 epochs, loaded machine; last session): 1.23 s wall;
 native forward 38 %, native backward 7 %, ~55 % per-batch Python/torch overhead (~2 ms per
@@ -82,6 +90,7 @@ validation (1000 samples through TTFSNetwork), the rest bookkeeping (~1 ms per e
 import argparse
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -116,8 +125,13 @@ def main():
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--only", choices=sorted(PATHS), help="run one path only")
     parser.add_argument("--before", help="first run this commit's bench_training.py (module doc)")
+    parser.add_argument("--before-args", help="arguments for that run instead of this run's own (for commits "
+                        "whose bench_training.py took others, e.g. '--epochs 300 --seed 0')")
     args = parser.parse_args()
-    before = run_before(args.before, sys.argv[1:]) if args.before else None
+    before = None
+    if args.before:
+        before = run_before(args.before, shlex.split(args.before_args) if args.before_args is not None
+                            else without_before(sys.argv[1:]))
     torch.set_num_threads(args.threads)
     paths = [args.only] if args.only else ["old", "new"]
 
@@ -144,22 +158,32 @@ def main():
         wall = sum(r["total"] for r in results["old"]) / sum(r["total"] for r in results["new"])
         cpu = sum(r["cpu"] for r in results["old"]) / sum(r["cpu"] for r in results["new"])
         print(f"speedup old/new total_wall={wall:.2f}x cpu={cpu:.2f}x")
-    for path, totals in (before or {}).items():
-        if path in results:
+    for path_before, totals in (before or {}).items():
+        for path in paths:
             wall = totals["total"] / sum(r["total"] for r in results[path])
             cpu = totals["cpu"] / sum(r["cpu"] for r in results[path])
-            print(f"speedup before/this_tree path={path} total_wall={wall:.2f}x cpu={cpu:.2f}x")
+            print(f"speedup before path={path_before} / this_tree path={path} total_wall={wall:.2f}x cpu={cpu:.2f}x")
     print("load_average_1min before={:.2f} after={:.2f}".format(load_before[0], os.getloadavg()[0]))
 
 
-def run_before(commit: str, argv: list[str]) -> dict:
-    """Run ``commit``'s own bench_training.py with ``argv`` minus --before; echo its lines
-    (prefixed) and return {path: {"total": s, "cpu": s}} summed over its seeds."""
-    from _before import before_tree
-
+def without_before(argv: list[str]) -> list[str]:
     argv = list(argv)
     i = next(i for i, a in enumerate(argv) if a == "--before" or a.startswith("--before="))
     del argv[i:i + (1 if "=" in argv[i] else 2)]
+    return argv
+
+
+# a line of the totals: this file's, or (before the fused path, 2026-12-07 03:40) one without a path
+TOTALS = (re.compile(r"seed=\S+ path=(\w+) .*total_seconds=([\d.]+) cpu_seconds=([\d.]+)"),
+          re.compile(r"()setup_seconds=\S+ total_seconds=([\d.]+) cpu_seconds=([\d.]+)"))
+
+
+def run_before(commit: str, argv: list[str]) -> dict:
+    """Run ``commit``'s own bench_training.py with ``argv``; echo its lines (prefixed) and
+    return {path: {"total": s, "cpu": s}} summed over its seeds (path "old" for a commit
+    that had only the Trainer)."""
+    from _before import before_tree
+
     sums = {}
     with before_tree(commit) as old:
         subprocess.run([sys.executable, "-c", old.check_code()], cwd=old.site, env=old.env(), check=True)  # all from there
@@ -167,9 +191,9 @@ def run_before(commit: str, argv: list[str]) -> dict:
         process = subprocess.Popen(command, cwd=old.site, env=old.env(), stdout=subprocess.PIPE, text=True)
         for line in process.stdout:
             print(f"before ({commit}): {line}", end="", flush=True)
-            m = re.match(r"seed=\S+ path=(\w+) .*total_seconds=([\d.]+) cpu_seconds=([\d.]+)", line)
+            m = TOTALS[0].match(line) or TOTALS[1].match(line)
             if m:
-                totals = sums.setdefault(m.group(1), {"total": 0.0, "cpu": 0.0})
+                totals = sums.setdefault(m.group(1) or "old", {"total": 0.0, "cpu": 0.0})
                 totals["total"] += float(m.group(2))
                 totals["cpu"] += float(m.group(3))
         if process.wait() != 0:

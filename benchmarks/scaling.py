@@ -19,9 +19,10 @@ Where and why it departs from linear (what the ns/triple column shows):
     stops at the first interval that fires, so its cost grows less than linearly in N while
     many neurons fire early; silent neurons walk all N inputs. The torch path evaluates every
     interval (no early stop) over the finite inputs only, so it is linear in N.
-  * neurons: linear for both once N*M is large; the torch path chunks the batch so that its
-    [b, N, M] buffers stay ~1 MB (L2 is 2 MB per core here); very wide layers get small chunks
-    and pay the per-chunk op launches again.
+  * neurons: linear for both once N*M is large; below ~100 neurons native pays the per-sample
+    sort and setup, which do not depend on M (30 and 60 neurons cost the same). The torch path
+    chunks the batch so that its [b, N, M] buffers stay ~2 MB (L2 is 2 MB per core here); very
+    wide layers get small chunks and pay the per-chunk op launches again.
   * batch: linear above ~100 samples; native splits the batch over threads only when the work
     exceeds ~20,000 triples per thread (ttfs_lab.native._threads), so 2 threads help only
     for large batches.
