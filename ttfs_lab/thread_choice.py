@@ -15,8 +15,10 @@ No static rule knows the machine's load, so each call measures it. For every kin
 count is re-timed once every ``interval`` calls (that time replaces its s_n): the interval doubles (up to MAX_INTERVAL)
 each time that re-timing confirms the choice, and drops back to MIN_INTERVAL when it does
 not, so a change of load (the other core falls idle) is found within MAX_INTERVAL calls while
-a confirmed loser costs at most 1/MAX_INTERVAL of the calls. The first two calls of a key
-time both counts (L first, then 1).
+a confirmed loser costs at most 1/MAX_INTERVAL of the calls. The first four calls of a key
+time both counts (L twice, then 1 twice); the first call of each count is a warm-up and not
+recorded (on 2 threads it starts the thread team: measured ~50x a normal call, which had
+made a fresh key run on 1 thread for its first ~500 calls).
 
 The choice changes speed only: the forward kernels compute each row alone and the backward
 sums fixed blocks of rows in block order, so results are the same bits on any count
@@ -39,10 +41,11 @@ _stats: dict = {}  # key -> _Stat
 
 
 class _Stat:
-    __slots__ = ("seconds", "calls", "interval", "next_check")
+    __slots__ = ("seconds", "calls", "interval", "next_check", "warmed")
 
     def __init__(self):
         self.seconds = {}  # threads -> running mean of wall seconds
+        self.warmed = set()  # counts whose first (warm-up) call was made, not recorded
         self.calls = 0
         self.interval = MIN_INTERVAL
         self.next_check = MIN_INTERVAL
@@ -94,6 +97,9 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
     if stat is None:
         stat = _stats[key] = _Stat()
     known = stat.seconds
+    if threads not in stat.warmed:  # a count's first call starts threads, touches new memory
+        stat.warmed.add(threads)
+        return
     stat.calls += 1
     other = limit if threads == 1 else 1
     if threads not in known or other not in known:
@@ -101,9 +107,8 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
         return
     best_before = 1 if known[1] <= known[limit] else limit
     if threads != best_before:  # the re-timing of the other count
-        # replaced, not averaged: the old figure is `interval` calls old, and the very first
-        # one includes the thread team's start (measured ~50x a 2-thread call of 1,000
-        # Yin-Yang samples), which averaging took ~500 calls to forget.
+        # replaced, not averaged: the old figure is `interval` calls old (the load may have
+        # changed since), and one far off (a preemption) took averaging hundreds of calls to forget
         known[threads] = seconds
         if (1 if known[1] <= known[limit] else limit) == best_before:
             stat.interval = min(2 * stat.interval, MAX_INTERVAL)
