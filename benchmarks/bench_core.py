@@ -371,14 +371,15 @@ def _hog_loop(counter, core):
 
 def print_ratio_summary(rounds):
     """min and median over rounds of each row's 2-thread/1-thread ratio (of the best times)."""
-    print(f"\n2 threads / 1 thread over {len(rounds)} rounds (ratio of each round's best; min, median), "
+    print(f"\n2 threads / 1 thread over {len(rounds)} rounds (ratio of each round's best; min, median, each round in order), "
           f"load average {os.getloadavg()[0]:.1f}")
     rows = sorted({key[:4] for key in rounds[0]}, key=list(dict.fromkeys(k[:4] for k in rounds[0])).index)
     for row in rows:
-        ratios = sorted(r[row + (2,)][0] / r[row + (1,)][0] for r in rounds)
+        in_order = [r[row + (2,)][0] / r[row + (1,)][0] for r in rounds]
+        ratios = sorted(in_order)
         name, short, mode, variant = row
         print(f"  {name:11} {short:18} {mode:17} {variant:9} min {ratios[0]:5.2f}x  median {ratios[len(ratios) // 2]:5.2f}x"
-              f"  all {' '.join(f'{x:.2f}' for x in ratios)}")
+              f"  rounds {' '.join(f'{x:.2f}' for x in in_order)}")
 
 
 def main():

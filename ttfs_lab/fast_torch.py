@@ -18,13 +18,15 @@ order for NeuronParams layers, on any torch device, and is what the torch backen
      becomes 0/1 floats (sign(peak - c) + 1, clipped) and the first interval that fires is
      n - max_k(fires_k (n - k)). On CPU torch's comparisons into bool tensors, max over a bool
      axis and torch.where cost 0.3-3 ns an element, products and sums ~0.07 ns
-     (benchmarks/bench_core.py, 256-246-10 forward: 4.0 k -> 7.4 k samples/s on 1 thread);
+     (benchmarks/bench_core.py, 256-246-10 MNIST forward: 4.0 k -> 7.2 k samples/s on 1 thread,
+     5.8 k -> 12.1 k on 2);
      other time constants use the reference's functions on the cut tensors;
   4. the firing interval is solved with ttfs_lab.solvers for the whole batch at once, as in
      the reference.
 
-Backward (implicit_gradients): inputs at +inf in every sample of a chunk have kappa = 0 at
-every spike, so they are cut the same way before the [b, N, M] kernel tensors are built.
+Backward (implicit_gradients): inputs at +inf in every sample have kappa = 0 at every spike,
+so they are cut before the [b, N, M] kernel tensors are built, and those tensors come from
+causal_kernels (one exp for kappa and kappa', the causal mask as 0/1 floats).
 
 Cost: O(B * n_finite * M) time, chunked to keep the [b, n, M] buffers in cache.
 use_reference() switches the torch backend back to the reference (benchmarks compare both).
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import torch
 
+from .kernel import kernel, kernel_derivative
 from .params import NeuronParams
 from .prefix_sums import basis, interval_sums, stationary_point, summed_input, summed_input_slope
 from .solvers import solve_in_interval
@@ -203,6 +206,31 @@ def _first_firing_interval(rel, order, weights, params: NeuronParams, out):
         if x is not None:
             out[slot] = torch.where(fires, x.expand_as(p).gather(1, k).squeeze(1), out[slot])
     return fires
+
+
+def causal_kernels(lag, params: NeuronParams, need_kernel: bool, need_derivative: bool):
+    """(kappa(lag) or None, kappa'(lag) or None) for the backward's [b, N, M] lags, the values
+    of ttfs_lab.kernel bit for bit; for tau_m = tau_s with one exp for both and the causal
+    mask (0 < lag < inf) as 0/1 floats instead of torch.where (3 ns an element on CPU):
+
+        s = lag where causal, else 0;   kappa = (s/tau) e^{-s/tau},   kappa' = (1 - s/tau) e^{-s/tau} / tau
+    """
+    if params.regime != "equal":
+        return (kernel(lag, params) if need_kernel else None,
+                kernel_derivative(lag, params) if need_derivative else None)
+    tau = params.tau_m
+    s = torch.nan_to_num(lag, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0)
+    causal = torch.sign(s)
+    r = s if tau == 1.0 else s.div_(tau)  # x / 1 is exact: tau = 1 skips the pass
+    decay = torch.neg(r).exp_()
+    kappa = torch.mul(r, decay).mul_(causal) if need_kernel else None
+    slope_kernel = None
+    if need_derivative:
+        slope_kernel = torch.sub(1.0, r).mul_(decay)
+        if tau != 1.0:
+            slope_kernel.div_(tau)
+        slope_kernel.mul_(causal)
+    return kappa, slope_kernel
 
 
 def causal_columns(input_times):

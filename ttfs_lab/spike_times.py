@@ -125,13 +125,21 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
     h = torch.where(spiking, grad_times / slope, torch.zeros_like(slope))
     grad_w = torch.zeros_like(weights) if need_weights else None
     grad_t = torch.zeros_like(input_times) if need_times else None
+    kernels = fast_torch.causal_kernels if fast_torch.enabled() else _causal_kernels
     for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
         lag = times[rows, None, :] - input_times[rows, :, None]  # [b, N, M]; <= 0 or nan: not causal
+        kappa, slope_kernel = kernels(lag, params, grad_w is not None, grad_t is not None)
         if grad_w is not None:
-            grad_w -= torch.einsum("bnm,bm->nm", kernel(lag, params), h[rows])
+            grad_w -= torch.einsum("bnm,bm->nm", kappa, h[rows])
         if grad_t is not None:
-            grad_t[rows] = torch.einsum("bnm,nm,bm->bn", kernel_derivative(lag, params), weights, h[rows])
+            grad_t[rows] = torch.einsum("bnm,nm,bm->bn", slope_kernel, weights, h[rows])
     return grad_t, grad_w
+
+
+def _causal_kernels(lag, params, need_kernel: bool, need_derivative: bool):
+    """(kappa(lag) or None, kappa'(lag) or None), ttfs_lab.kernel's functions."""
+    return (kernel(lag, params) if need_kernel else None,
+            kernel_derivative(lag, params) if need_derivative else None)
 
 
 def slope_at(input_times, weights, times, params):
