@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import torch
 
-from .kernel import kernel, kernel_derivative
+from .kernel import kernel_pair
 from .params import NeuronParams
 from .prefix_sums import basis, interval_sums, stationary_point, summed_input, summed_input_slope
 from .solvers import solve_in_interval
@@ -153,58 +153,27 @@ def _first_firing_equal(rel, order, weights, params: NeuronParams, out):
 
 
 def _first_firing_interval(rel, order, weights, params: NeuronParams, out):
-    """The reference's steps 2-3 on sorted, cut, shifted inputs rel [b, n]: writes P, Q, the
-    interval's ends, candidate, peak and the ends' reference (0, or t_(k) for tau_m != tau_s) of
-    the first interval that fires into out [7, b, M] (left as they are where silent) and
-    returns fires [b, M]."""
-    c = params.c
+    """The reference's steps 2-3 for tau_m != tau_s (tau_m = tau_s: _first_firing_equal) on
+    sorted, cut, shifted inputs rel [b, n]: writes P, Q, the interval's ends, candidate, peak
+    and the ends' reference t_(k) of the first interval that fires into out [7, b, M] (left
+    as they are where silent) and returns fires [b, M]."""
     finite = torch.isfinite(rel)
-    w_sorted = weights[order]  # [b, n, M]
     nxt = torch.cat([rel[:, 1:], torch.full_like(rel[:, :1], float("inf"))], dim=1)
-    ref = None
-    if params.regime == "equal":
-        p_terms, q_terms = basis(rel, params)  # [b, n]
-        p = torch.cumsum(w_sorted * p_terms[:, :, None], dim=1)
-        q = torch.cumsum(w_sorted.mul_(q_terms[:, :, None]), dim=1)
-        lo, hi = rel[:, :, None], nxt[:, :, None]
-    else:  # sums referenced to each interval's start (ttfs_lab.prefix_sums.interval_sums)
-        p, q = interval_sums(rel, w_sorted, params)
-        lo = torch.zeros_like(rel)[:, :, None]
-        hi = torch.where(finite, nxt - rel, torch.full_like(rel, float("inf")))[:, :, None]
-        ref = rel[:, :, None]
-    del w_sorted
-
-    if params.regime == "equal":
-        tau = params.tau_m
-        # candidate s = clamp(tau (1 + Q/P), lo, hi); where P <= 0 it is garbage (nan/inf),
-        # but those intervals are ruled out by P > 0 below (the reference's has_star).
-        # x * 1 and x / 1 are exact, so tau = 1 skips those passes without changing a bit.
-        s = torch.div(q, p).add_(1.0)
-        if tau != 1.0:
-            s.mul_(tau)
-        s = torch.clamp(s, min=lo, max=hi, out=s)
-        # peak = e^{-s/tau} (P s/tau - Q)   (the reference's summed_input, same roundings)
-        peak = torch.mul(p, s)
-        if tau != 1.0:
-            peak.div_(tau)
-        peak.sub_(q).mul_(s.neg_().exp_() if tau == 1.0 else s.div_(-tau).exp_())
-        # Past the last input (lo = +inf) s = +inf and peak = 0 * inf = nan, which fails the
-        # test: no need for the reference's "& finite" there.
-        crosses = peak >= c
-        crosses &= p > 0
-        candidate = peak = None
-    else:
-        t_star, has_star = stationary_point(p, q, params)
-        candidate = torch.where(has_star, torch.minimum(torch.maximum(t_star, lo), hi), lo)
-        peak = summed_input(p, q, candidate, params)
-        crosses = (torch.maximum(peak, summed_input(p, q, hi.expand_as(p), params)) >= c) & finite[:, :, None]
+    # sums referenced to each interval's start (ttfs_lab.prefix_sums.interval_sums)
+    p, q = interval_sums(rel, weights[order], params)  # [b, n, M]
+    lo = torch.zeros_like(rel)[:, :, None]
+    hi = torch.where(finite, nxt - rel, torch.full_like(rel, float("inf")))[:, :, None]
+    ref = rel[:, :, None]
+    t_star, has_star = stationary_point(p, q, params)
+    candidate = torch.where(has_star, torch.minimum(torch.maximum(t_star, lo), hi), lo)
+    peak = summed_input(p, q, candidate, params)
+    crosses = (torch.maximum(peak, summed_input(p, q, hi.expand_as(p), params)) >= params.c) & finite[:, :, None]
 
     # max over a bool dim: the value is any(), the index the first True (as the reference)
     fires, k = crosses.max(dim=1, keepdim=True)
     fires = fires.squeeze(1)
     for slot, x in enumerate((p, q, lo, hi, candidate, peak, ref)):
-        if x is not None:
-            out[slot] = torch.where(fires, x.expand_as(p).gather(1, k).squeeze(1), out[slot])
+        out[slot] = torch.where(fires, x.expand_as(p).gather(1, k).squeeze(1), out[slot])
     return fires
 
 
@@ -216,8 +185,7 @@ def causal_kernels(lag, params: NeuronParams, need_kernel: bool, need_derivative
         s = lag where causal, else 0;   kappa = (s/tau) e^{-s/tau},   kappa' = (1 - s/tau) e^{-s/tau} / tau
     """
     if params.regime != "equal":
-        return (kernel(lag, params) if need_kernel else None,
-                kernel_derivative(lag, params) if need_derivative else None)
+        return kernel_pair(lag, params, need_kernel, need_derivative)
     tau = params.tau_m
     s = torch.nan_to_num(lag, nan=0.0, posinf=0.0, neginf=0.0).clamp_min_(0.0)
     causal = torch.sign(s)

@@ -64,6 +64,12 @@ def kernel_derivative(s: torch.Tensor, params: NeuronParams = NeuronParams()) ->
     return torch.where(causal, value, torch.zeros_like(value))
 
 
+def kernel_pair(s: torch.Tensor, params: NeuronParams, need_kernel: bool, need_derivative: bool):
+    """(kappa(s) or None, kappa'(s) or None): what a backward pass asks for at once."""
+    return (kernel(s, params) if need_kernel else None,
+            kernel_derivative(s, params) if need_derivative else None)
+
+
 def membrane_potential(
     t: torch.Tensor,
     input_times: torch.Tensor,

@@ -35,7 +35,7 @@ import math
 import torch
 
 from . import fast_torch, native
-from .kernel import kernel, kernel_derivative
+from .kernel import kernel_derivative, kernel_pair
 from .params import NeuronParams
 from .prefix_sums import (PerNeuron, basis, interval_sums, stationary_point, summed_input,
                           summed_input_slope)
@@ -125,7 +125,7 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
     h = torch.where(spiking, grad_times / slope, torch.zeros_like(slope))
     grad_w = torch.zeros_like(weights) if need_weights else None
     grad_t = torch.zeros_like(input_times) if need_times else None
-    kernels = fast_torch.causal_kernels if fast_torch.enabled() else _causal_kernels
+    kernels = fast_torch.causal_kernels if fast_torch.enabled() else kernel_pair
     for rows in _batch_chunks(*input_times.shape, weights.shape[1]):
         lag = times[rows, None, :] - input_times[rows, :, None]  # [b, N, M]; <= 0 or nan: not causal
         kappa, slope_kernel = kernels(lag, params, grad_w is not None, grad_t is not None)
@@ -134,12 +134,6 @@ def implicit_gradients(input_times, weights, times, slope, grad_times, params, n
         if grad_t is not None:
             grad_t[rows] = torch.einsum("bnm,nm,bm->bn", slope_kernel, weights, h[rows])
     return grad_t, grad_w
-
-
-def _causal_kernels(lag, params, need_kernel: bool, need_derivative: bool):
-    """(kappa(lag) or None, kappa'(lag) or None), ttfs_lab.kernel's functions."""
-    return (kernel(lag, params) if need_kernel else None,
-            kernel_derivative(lag, params) if need_derivative else None)
 
 
 def slope_at(input_times, weights, times, params):

@@ -12,9 +12,9 @@ No static rule knows the machine's load, so each call measures it. For every kin
     s_n <- s_n + ALPHA (min(t, CLIP s_n) - s_n)          (t: the call just timed)
 
 (L = the thread limit, native._threads) and run on the n with the smaller s_n. The other
-count is re-timed once every ``interval`` calls (that time replaces its s_n): the interval doubles (up to MAX_INTERVAL)
-each time that re-timing confirms the choice, and drops back to MIN_INTERVAL when it does
-not, so a change of load (the other core falls idle) is found within MAX_INTERVAL calls while
+count is re-timed once every ``interval`` calls (that time replaces its s_n): the interval
+doubles (up to MAX_INTERVAL) each time that re-timing confirms the choice, and drops back to
+MIN_INTERVAL when it does not, so a change of load (the other core falls idle) is found within MAX_INTERVAL calls while
 a confirmed loser costs at most 1/MAX_INTERVAL of the calls. The first four calls of a key
 time both counts (L twice, then 1 twice); the first call of each count is a warm-up and not
 recorded (on 2 threads it starts the thread team: measured ~50x a normal call, which had
@@ -71,6 +71,11 @@ def bucket(n_batch: int) -> int:
     return int(n_batch).bit_length()
 
 
+def _best(seconds: dict, limit: int) -> int:
+    """The count with the smaller running figure (1 on a tie)."""
+    return 1 if seconds[1] <= seconds[limit] else limit
+
+
 def pick(key, limit: int) -> int:
     """Threads for the next call of `key` (1 or `limit`)."""
     if limit <= 1 or not _measured.value:
@@ -83,7 +88,7 @@ def pick(key, limit: int) -> int:
         return limit
     if 1 not in seconds:
         return 1
-    best = 1 if seconds[1] <= seconds[limit] else limit
+    best = _best(seconds, limit)
     if stat.calls >= stat.next_check:
         return limit if best == 1 else 1  # re-time the other count
     return best
@@ -105,12 +110,12 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
     if threads not in known or other not in known:
         known[threads] = seconds
         return
-    best_before = 1 if known[1] <= known[limit] else limit
+    best_before = _best(known, limit)
     if threads != best_before:  # the re-timing of the other count
         # replaced, not averaged: the old figure is `interval` calls old (the load may have
         # changed since), and one far off (a preemption) took averaging hundreds of calls to forget
         known[threads] = seconds
-        if (1 if known[1] <= known[limit] else limit) == best_before:
+        if _best(known, limit) == best_before:
             stat.interval = min(2 * stat.interval, MAX_INTERVAL)
         else:
             stat.interval = MIN_INTERVAL
@@ -119,7 +124,7 @@ def record(key, threads: int, limit: int, seconds: float) -> None:
         # one slow call (a preemption) moves the figure by at most ALPHA (CLIP - 1), so it
         # cannot flip the choice alone; a lasting slow-down still does within a few calls
         known[threads] += ALPHA * (min(seconds, CLIP * known[threads]) - known[threads])
-        if (1 if known[1] <= known[limit] else limit) != best_before:
+        if _best(known, limit) != best_before:
             stat.interval = MIN_INTERVAL  # flipped: re-time the count left soon
             stat.next_check = stat.calls + MIN_INTERVAL
 
